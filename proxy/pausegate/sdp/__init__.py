@@ -1,0 +1,1 @@
+"""pausegate.sdp"""
