@@ -10,7 +10,8 @@ Rules:
 from __future__ import annotations
 
 from pausegate.errors import SipParseError
-from pausegate.sip.message import MAX_MESSAGE_BYTES, canonical_name
+from pausegate.sip.message import MAX_MESSAGE_BYTES
+from pausegate.sip.names import canonical_name
 
 
 class StreamFramer:
