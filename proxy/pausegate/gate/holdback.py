@@ -1,0 +1,71 @@
+"""Hold-back FIFO: every packet leaves holdback_s after it arrived (SPEC §3 hold-back). Core.
+
+Rules:
+1. One FIFO per process. Hold-back is constant, so due time = arrival + holdback_s
+   is monotonic in arrival order: the FIFO head is always the next packet due and
+   release order is arrival order. No heap, no timer per packet.
+2. Entries are plain tuples ``(arrival, owner, data, is_rtcp)``; ``owner`` is whatever
+   the adapter needs to send the packet (its stream). Nothing is copied.
+3. ``push`` must be called with non-decreasing ``arrival`` (monotonic clock).
+4. A packet is never released early: ``pop_due(now)`` returns exactly the entries with
+   arrival + holdback_s <= now.
+5. ``has_left(arrival)`` tells whether everything that arrived at or before ``arrival``
+   has left; an adapter remembers each call's last arrival to know when it drained.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+OwnerT = TypeVar("OwnerT")
+
+Entry = tuple[float, OwnerT, bytes, bool]
+
+
+class HoldbackFifo(Generic[OwnerT]):
+    """The process-wide hold-back queue (arrival order == release order)."""
+
+    __slots__ = ("_queue", "holdback_s", "popped", "pushed")
+
+    def __init__(self, holdback_s: float) -> None:
+        if holdback_s < 0:
+            raise ValueError("hold-back must not be negative")
+        self.holdback_s = holdback_s
+        self._queue: deque[Entry[OwnerT]] = deque()
+        self.pushed = 0  # plain counters, read at scrape time
+        self.popped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def push(self, arrival: float, owner: OwnerT, data: bytes, is_rtcp: bool) -> None:
+        self._queue.append((arrival, owner, data, is_rtcp))
+        self.pushed += 1
+
+    def pop_due(self, now: float) -> list[Entry[OwnerT]]:
+        """Remove and return every entry due at ``now`` (oldest first); often empty."""
+        q = self._queue
+        limit = now - self.holdback_s
+        if not q or q[0][0] > limit:
+            return []
+        popleft = q.popleft
+        out = [popleft()]
+        while q and q[0][0] <= limit:
+            out.append(popleft())
+        self.popped += len(out)
+        return out
+
+    def next_due(self) -> float | None:
+        """When the head is due (monotonic seconds), or None when empty."""
+        q = self._queue
+        return q[0][0] + self.holdback_s if q else None
+
+    def has_left(self, arrival: float) -> bool:
+        """True when no entry that arrived at or before ``arrival`` is still held."""
+        q = self._queue
+        return not q or q[0][0] > arrival
+
+    def pending_for(self, owner: OwnerT) -> int:
+        """How many held entries belong to ``owner`` (cold path: a linear scan)."""
+        return sum(1 for e in self._queue if e[1] is owner)
