@@ -1,0 +1,169 @@
+"""Verdict logic on hand-built recordings: correct, too little, too much, leaked DTMF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pausegate.demo.report import dtmf_levels_in, measure_withheld
+from pausegate.demo.verdict import (
+    CommandedSpan,
+    Recording,
+    Reference,
+    SendClock,
+    Verdict,
+    expected_spans,
+    judge,
+    refine_spans,
+    silence_runs,
+)
+from pausegate_codecs.synth import dtmf_tone, test_signal
+
+RATE = 8000
+BASE_AT = 1_700_000_000_000.0  # epoch ms the caller sent RTP timestamp BASE_TS
+BASE_TS = 0xFFFFF000  # wraps during the call, on purpose
+FIRST_TS = (BASE_TS + 160) & 0xFFFFFFFF  # the recording starts one packet later
+PAUSE_AT = BASE_AT + 1005.0
+RESUME_AT = BASE_AT + 2513.0
+
+SENT = test_signal(4.0, RATE, seed=3).astype(np.float64)
+CLOCK = SendClock(BASE_TS, BASE_AT, RATE)
+COMMANDED = [CommandedSpan(PAUSE_AT, RESUME_AT)]
+# In the recording's sample index: the recording starts 160 samples after BASE_TS.
+EXP_START = round(1005.0 * 8) - 160
+EXP_END = round(2513.0 * 8) - 160
+
+
+def recording(start: int, end: int, *, dtmf_ts: tuple[int, ...] = ()) -> Recording:
+    x = SENT[160:].copy()
+    x[start:end] = 0.0
+    return Recording(x, RATE, FIRST_TS, dtmf_ts)
+
+
+def run(rec: Recording) -> Verdict:
+    measured = measure_withheld(rec)
+    levels = dtmf_levels_in(rec, expected_spans(COMMANDED, CLOCK, rec))
+    return judge(rec, Reference(SENT, BASE_TS), COMMANDED, CLOCK, measured, levels)
+
+
+def test_expected_span_maps_commanded_times_through_the_send_clock() -> None:
+    rec = recording(0, 0)
+    assert expected_spans(COMMANDED, CLOCK, rec) == [(EXP_START, EXP_END)]
+
+
+def test_send_clock_takes_the_earliest_offset_so_late_packets_do_not_drag_it() -> None:
+    log = [(BASE_TS, BASE_AT + 0.4), ((BASE_TS + 160) % 2**32, BASE_AT + 23.0)]
+    log.append(((BASE_TS + 320) % 2**32, BASE_AT + 40.1))
+    clock = SendClock.from_send_log(log, RATE)
+    assert clock.base_ts == BASE_TS
+    assert clock.base_at_ms == pytest.approx(BASE_AT + 0.1)
+    assert clock.ts_at(BASE_AT + 0.1 + 1000.0) == (BASE_TS + 8000) % 2**32
+
+
+def test_send_clock_needs_a_log() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        SendClock.from_send_log([], RATE)
+
+
+def test_exactly_the_commanded_span_passes() -> None:
+    verdict = run(recording(EXP_START, EXP_END))
+    assert verdict.passed, verdict.reasons
+    (check,) = verdict.spans
+    assert check.measured_ms is not None
+    assert check.early_start_ms == pytest.approx(0.0)
+    assert check.late_end_ms == pytest.approx(0.0)
+    assert check.dtmf_packets == 0
+    assert verdict.correlation is not None
+    assert verdict.correlation > 0.999
+
+
+def test_withholding_up_to_one_packet_more_passes() -> None:
+    verdict = run(recording(EXP_START - 80, EXP_END + 150))
+    assert verdict.passed, verdict.reasons
+    assert verdict.spans[0].early_start_ms == pytest.approx(10.0)
+    assert verdict.spans[0].late_end_ms == pytest.approx(18.75)
+
+
+def test_starting_late_is_withholding_too_little() -> None:
+    verdict = run(recording(EXP_START + 80, EXP_END))
+    assert not verdict.passed
+    assert any("too little at the start" in r for r in verdict.reasons)
+
+
+def test_ending_early_is_withholding_too_little() -> None:
+    verdict = run(recording(EXP_START, EXP_END - 40))
+    assert not verdict.passed
+    assert any("too little at the end" in r for r in verdict.reasons)
+
+
+def test_withholding_far_more_than_asked_fails() -> None:
+    verdict = run(recording(EXP_START - 400, EXP_END))
+    assert not verdict.passed
+    assert any("more than asked at the start" in r for r in verdict.reasons)
+
+
+def test_nothing_withheld_fails() -> None:
+    verdict = run(recording(0, 0))
+    assert not verdict.passed
+    assert any("nothing was withheld" in r for r in verdict.reasons)
+    assert verdict.spans[0].measured_ms is None
+
+
+def test_an_uncommanded_withheld_span_fails() -> None:
+    x = SENT[160:].copy()
+    x[EXP_START:EXP_END] = 0.0
+    x[28000:29000] = 0.0
+    verdict = run(Recording(x, RATE, FIRST_TS))
+    assert not verdict.passed
+    assert any("unexpected withheld span" in r for r in verdict.reasons)
+
+
+def test_leaked_inband_dtmf_fails() -> None:
+    x = SENT[160:].copy()
+    x[EXP_START:EXP_END] = 0.0
+    tone = dtmf_tone("5", 0.12, RATE).astype(np.float64)
+    at = EXP_START + 4000
+    x[at : at + tone.size] = tone
+    verdict = run(Recording(x, RATE, FIRST_TS))
+    assert not verdict.passed
+    assert verdict.spans[0].dtmf_level > 0.1
+    assert any("in-band DTMF" in r for r in verdict.reasons)
+
+
+def test_leaked_rfc4733_packets_fail() -> None:
+    ts = (FIRST_TS + EXP_START + 2000) % 2**32
+    verdict = run(recording(EXP_START, EXP_END, dtmf_ts=(ts, ts, ts)))
+    assert not verdict.passed
+    assert verdict.spans[0].dtmf_packets == 3
+    assert any("3 RFC 4733 packets" in r for r in verdict.reasons)
+
+
+def test_rfc4733_packets_outside_the_span_are_fine() -> None:
+    ts = (FIRST_TS + 1000) % 2**32
+    verdict = run(recording(EXP_START, EXP_END, dtmf_ts=(ts,)))
+    assert verdict.passed, verdict.reasons
+
+
+def test_damaged_audio_outside_the_span_fails() -> None:
+    x = SENT[160:].copy()
+    x[EXP_START:EXP_END] = 0.0
+    x[: EXP_START - 400] = np.roll(x[: EXP_START - 400], 37)  # misaligned: not what was sent
+    verdict = run(Recording(x, RATE, FIRST_TS))
+    assert not verdict.passed
+    assert any("differs from what was sent" in r for r in verdict.reasons)
+
+
+def test_silence_runs_and_refinement_snap_to_the_sample() -> None:
+    x = np.ones(100)
+    x[10:40] = 0.0
+    x[50:52] = 0.0
+    assert silence_runs(x, 5) == [(10, 40)]
+    assert refine_spans([(12, 38)], x, 5) == [(10, 40)]
+    assert refine_spans([(70, 90)], x, 5) == [(70, 90)]  # no digital silence: kept
+
+
+def test_audio_inside_a_span_splits_it_into_pieces() -> None:
+    x = np.ones(200)
+    x[10:90] = 0.0
+    x[100:180] = 0.0
+    assert refine_spans([(10, 180)], x, 5) == [(10, 90), (100, 180)]
