@@ -126,7 +126,7 @@ def parse_metadata(xml: bytes, *, max_bytes: int = MAX_METADATA_BYTES) -> Record
         MetaStream(
             _attr(e, "stream_id", "id"),
             next((_text(c) for c in _children(e, "label")), None),
-            _attr(e, "session_id") or None,
+            _attr(e, "session_id", "session") or None,
         )
         for e in elements
         if _local(e.tag) == "stream" and _attr(e, "stream_id", "id")
