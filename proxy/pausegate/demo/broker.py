@@ -51,6 +51,15 @@ class EmbeddedBroker:
 
     async def stop(self) -> None:
         broker, self._broker = self._broker, None
-        if broker is not None:
-            await broker.shutdown()
         self._port = None
+        if broker is None:
+            return
+        # amqtt logs the cancellation of its own broadcast task at ERROR on every
+        # shutdown; that is not an error of the demo, so it is not shown.
+        log = logging.getLogger("amqtt.broker")
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        try:
+            await broker.shutdown()
+        finally:
+            log.setLevel(level)

@@ -19,6 +19,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from pausegate.demo.script import DTMF_PT, PCMU_PT, CallScript, PacketKind
 from pausegate.errors import SipParseError
@@ -87,8 +88,8 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.dropped = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         try:
