@@ -1,0 +1,358 @@
+"""RTP relay engine: sockets per stream, one hold-back FIFO and its drain (SPEC §3). Adapter.
+
+Rules:
+1. Receive path (``datagram_received``, in ``pausegate.io.rtp_stream``): source check,
+   RTP/RTCP validity, push onto the process-wide hold-back FIFO stamped with
+   ``loop.time()``, drain what is due. Nothing awaits, logs, allocates timers or raises
+   on peer data; outcomes are plain integer counters here, read by ``statistics()``.
+2. Drain: the FIFO is emptied of due entries on every receive and by one
+   ``loop.call_at`` timer armed for the head (+1 ms slack) only when none is armed.
+   Each due packet goes through its stream's gate, then ``transport.sendto`` from the
+   egress socket to the recorder. Bytes returned by the gate are sent as they are.
+3. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
+   the recorder muxes).
+4. Forward-delay histogram: each drain batch is recorded once, at the delay of its
+   oldest packet, weighted by the packets it sent (an upper bound; O(1) per batch).
+5. A gate that raises (our bug) has its packet withheld and counted in
+   ``gate_errors``: erring towards silence keeps the one rule, and the loop lives on.
+6. Ports: each stream takes two pairs (ingress, egress); a pair the OS refuses
+   (EADDRINUSE, EACCES) is marked unusable and another is tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import resource
+import socket
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pausegate.errors import ResourceExhausted
+from pausegate.gate.holdback import HoldbackFifo
+from pausegate.io.rtp_stream import Egress, IngressRtcp, IngressRtp, MediaStream, StreamGate
+
+__all__ = ["MediaEngine", "MediaStatistics", "MediaStream", "StreamGate", "raise_nofile_limit"]
+from pausegate.rtp.ports import PortAllocator
+
+Address = tuple[str, int]
+
+SOCKET_BUFFER_BYTES = 1 << 20
+TIMER_SLACK_S = 0.001
+MAX_BIND_ATTEMPTS = 64
+# Forward-delay buckets above the hold-back (seconds of lateness); the last bucket is +Inf.
+LATENESS_BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStatistics:
+    """Plain counters of the media path (SPEC §6), read at scrape time."""
+
+    rtp_forwarded: int
+    rtp_dropped: int  # the gate returned None
+    rtp_no_target: int  # recorder address unknown (not answered, on hold) or stream closed
+    rtp_invalid: int
+    rtp_wrong_source: int
+    rtcp_forwarded: int
+    rtcp_dropped: int
+    rtcp_no_target: int
+    rtcp_invalid: int
+    rtcp_wrong_source: int
+    from_recorder: int  # packets received on egress sockets (RTCP from the recorder), dropped
+    gate_errors: int
+    socket_errors: int
+    held: int  # packets in the hold-back FIFO now
+    streams: int  # open streams
+    forward_delay_bounds_s: tuple[float, ...]  # upper bounds, arrival to send
+    forward_delay_buckets: tuple[int, ...]  # per bucket, not cumulative; last is +Inf
+    forward_delay_sum_s: float
+
+
+def raise_nofile_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit (4 sockets per stream)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _factory(proto: asyncio.DatagramProtocol) -> Callable[[], asyncio.DatagramProtocol]:
+    return lambda: proto
+
+
+class MediaEngine:
+    """All relayed streams of the process, one hold-back FIFO, one drain timer."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        bind_host: str,
+        ports: PortAllocator,
+        holdback_s: float,
+        latch: bool,
+        *,
+        delay_bounds_s: Sequence[float] | None = None,
+    ) -> None:
+        self.loop = loop
+        self.time = loop.time
+        self.bind_host = bind_host
+        self.ports = ports
+        self.latch = latch
+        self.holdback_s = holdback_s
+        try:
+            v6 = ipaddress.ip_address(bind_host).version == 6
+        except ValueError:
+            v6 = False
+        self.family = socket.AF_INET6 if v6 else socket.AF_INET
+        self._fifo: HoldbackFifo[MediaStream] = HoldbackFifo(holdback_s)
+        self.push = self._fifo.push
+        self._pop_due = self._fifo.pop_due
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
+        self._calls: dict[str, list[MediaStream]] = {}
+        self.rtp_forwarded = self.rtp_dropped = self.rtp_no_target = 0
+        self.rtp_invalid = self.rtp_wrong_source = 0
+        self.rtcp_forwarded = self.rtcp_dropped = self.rtcp_no_target = 0
+        self.rtcp_invalid = self.rtcp_wrong_source = 0
+        self.from_recorder = self.gate_errors = self.socket_errors = 0
+        if delay_bounds_s is None:
+            delay_bounds_s = [holdback_s + b for b in LATENESS_BOUNDS_S]
+        self._delay_bounds = tuple(delay_bounds_s)
+        self._delay_buckets = [0] * (len(self._delay_bounds) + 1)
+        self._delay_sum_s = 0.0
+
+    # -- receive-side helpers (cold) ---------------------------------------------------
+
+    def count_invalid(self, rtcp: bool) -> None:
+        if rtcp:
+            self.rtcp_invalid += 1
+        else:
+            self.rtp_invalid += 1
+
+    def count_wrong_source(self, rtcp: bool) -> None:
+        if rtcp:
+            self.rtcp_wrong_source += 1
+        else:
+            self.rtp_wrong_source += 1
+
+    def sockaddr(self, addr: Address | None) -> Any:
+        """An SDP address as this engine's sockets take it (numeric only, no DNS per packet)."""
+        if addr is None:
+            return None
+        try:
+            ip = ipaddress.ip_address(addr[0])
+        except ValueError:
+            return None  # not a numeric address: treated as unknown, packets counted
+        if self.family == socket.AF_INET6:
+            host = f"::ffff:{ip}" if ip.version == 4 else str(ip)
+            return (host, addr[1], 0, 0)
+        return (str(ip), addr[1]) if ip.version == 4 else None
+
+    # -- the drain -------------------------------------------------------------------
+
+    def drain(self, now: float) -> None:
+        """Send every due packet; re-arm the head timer when none is armed."""
+        batch = self._pop_due(now)
+        if batch:
+            self._send_batch(batch, now)
+        if self._timer is None and len(self._fifo):
+            due = self._fifo.next_due()
+            assert due is not None
+            self._timer = self.loop.call_at(due + TIMER_SLACK_S, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.drain(self.time())
+
+    def _send_batch(
+        self, batch: Sequence[tuple[float, MediaStream, bytes, bool]], now: float
+    ) -> None:
+        sent = fwd = 0
+        for arrival, s, data, rtcp in batch:
+            if rtcp:
+                dst = s.dst_rtcp
+                if dst is None:
+                    self.rtcp_no_target += 1
+                    continue
+                try:
+                    out = s.gate.release_rtcp(data, arrival, now)
+                except Exception:
+                    self.gate_errors += 1
+                    continue
+                if out is None:
+                    self.rtcp_dropped += 1
+                    continue
+                s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
+                self.rtcp_forwarded += 1
+                sent += 1
+                continue
+            dst = s.dst_rtp
+            if dst is None:
+                self.rtp_no_target += 1
+                continue
+            try:
+                out = s.gate.release_rtp(data, arrival, now)
+            except Exception:
+                self.gate_errors += 1
+                continue
+            if out is None:
+                self.rtp_dropped += 1
+                continue
+            s.out_rtp.sendto(out, dst)  # type: ignore[union-attr]
+            fwd += 1
+        self.rtp_forwarded += fwd
+        sent += fwd
+        if sent:
+            delay = now - batch[0][0]
+            self._delay_buckets[bisect_left(self._delay_bounds, delay)] += sent
+            self._delay_sum_s += delay * sent
+        if self._waiters:
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        fifo = self._fifo
+        keep = []
+        for last, fut in self._waiters:
+            if fut.done():
+                continue
+            if fifo.has_left(last):
+                fut.set_result(None)
+            else:
+                keep.append((last, fut))
+        self._waiters = keep
+
+    # -- streams and calls -----------------------------------------------------------
+
+    async def open_stream(self, call_id: str, label: str, gate: StreamGate) -> MediaStream:
+        """Bind ingress and egress RTP/RTCP pairs; raises ResourceExhausted."""
+        s = MediaStream(self, call_id, label, gate)
+        ingress = self._bind_pair()
+        try:
+            egress = self._bind_pair()
+        except BaseException:
+            self._discard(ingress)
+            raise
+        s.ingress_rtp_port, s.egress_rtp_port = ingress[0], egress[0]
+        s.ingress_rtcp_port, s.egress_rtcp_port = ingress[0] + 1, egress[0] + 1
+        protocols: list[asyncio.DatagramProtocol] = [
+            IngressRtp(s),
+            IngressRtcp(s),
+            Egress(s),
+            Egress(s),
+        ]
+        socks = [ingress[1], ingress[2], egress[1], egress[2]]
+        try:
+            for sock, proto in zip(socks, protocols, strict=True):
+                transport, _ = await self.loop.create_datagram_endpoint(_factory(proto), sock=sock)
+                s._transports.append(transport)
+        except BaseException:
+            s.close()
+            for sock in socks[len(s._transports) :]:
+                sock.close()
+            now = self.time()
+            self.ports.release(ingress[0], now)
+            self.ports.release(egress[0], now)
+            raise
+        s.out_rtp, s.out_rtcp = s._transports[2], s._transports[3]
+        self._calls.setdefault(call_id, []).append(s)
+        return s
+
+    def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
+        attempts = min(MAX_BIND_ATTEMPTS, max(1, self.ports.free_pairs(self.time())))
+        for _ in range(attempts):
+            port = self.ports.allocate(self.time())
+            socks: list[socket.socket] = []
+            try:
+                for p in (port, port + 1):
+                    sock = socket.socket(self.family, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                        # best effort: the kernel caps it at net.core.[rw]mem_max
+                        with contextlib.suppress(OSError):
+                            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
+                    sock.bind((self.bind_host, p))
+                    sock.setblocking(False)
+            except OSError as exc:
+                for sock in socks:
+                    sock.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    self.ports.mark_unusable(port)
+                    continue
+                self.ports.release(port, self.time())
+                raise
+            return port, socks[0], socks[1]
+        raise ResourceExhausted("no bindable RTP port pair")
+
+    def _discard(self, pair: tuple[int, socket.socket, socket.socket]) -> None:
+        pair[1].close()
+        pair[2].close()
+        self.ports.release(pair[0], self.time())
+
+    def close_call(self, call_id: str, now: float) -> None:
+        """Close the call's sockets; its ports rest in quarantine. Held packets are dropped."""
+        for s in self._calls.pop(call_id, ()):
+            s.close()
+            self.ports.release(s.ingress_rtp_port, now)
+            self.ports.release(s.egress_rtp_port, now)
+        if self._waiters:
+            self._wake_waiters()
+
+    async def wait_drained(self, call_id: str) -> None:
+        """Return once every packet of the call received so far has left the hold-back."""
+        streams = self._calls.get(call_id)
+        if not streams:
+            return
+        last = max(s.last_push_at for s in streams)
+        if self._fifo.has_left(last):
+            return
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._waiters.append((last, fut))
+        await fut
+
+    def last_activity(self, call_id: str) -> float | None:
+        """Monotonic time of the call's last valid RTP packet, None before the first."""
+        times = [s.last_rtp_at for s in self._calls.get(call_id, ()) if s.last_rtp_at is not None]
+        return max(times) if times else None
+
+    def close(self) -> None:
+        """Close every stream (shutdown); pending waiters return."""
+        for call_id in list(self._calls):
+            self.close_call(call_id, self.time())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters = []
+
+    def statistics(self) -> MediaStatistics:
+        return MediaStatistics(
+            rtp_forwarded=self.rtp_forwarded,
+            rtp_dropped=self.rtp_dropped,
+            rtp_no_target=self.rtp_no_target,
+            rtp_invalid=self.rtp_invalid,
+            rtp_wrong_source=self.rtp_wrong_source,
+            rtcp_forwarded=self.rtcp_forwarded,
+            rtcp_dropped=self.rtcp_dropped,
+            rtcp_no_target=self.rtcp_no_target,
+            rtcp_invalid=self.rtcp_invalid,
+            rtcp_wrong_source=self.rtcp_wrong_source,
+            from_recorder=self.from_recorder,
+            gate_errors=self.gate_errors,
+            socket_errors=self.socket_errors,
+            held=len(self._fifo),
+            streams=sum(len(v) for v in self._calls.values()),
+            forward_delay_bounds_s=self._delay_bounds,
+            forward_delay_buckets=tuple(self._delay_buckets),
+            forward_delay_sum_s=self._delay_sum_s,
+        )
