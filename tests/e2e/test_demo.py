@@ -28,8 +28,9 @@ from pausegate.demo.broker import EmbeddedBroker
 from pausegate.demo.caller import SyntheticCaller
 from pausegate.demo.events import EventWatcher
 from pausegate.demo.report import analyse, describe, load_stream
+from pausegate.demo.run import Progress
 from pausegate.demo.script import RATE, build_script
-from pausegate.demo.session import PREFIX, Progress, fire_commands
+from pausegate.demo.session import PREFIX, fire_commands
 from pausegate.demo.verdict import CommandedSpan, Reference, SendClock
 from pausegate.rtp.packet import RtpHeader, ts_diff
 from pausegate.sip.message import SipRequest, build_response, parse_message
@@ -98,7 +99,8 @@ class StandInGate:
             contact = [("Contact", f"<sip:gate@127.0.0.1:{self.port(self.sip)}>")]
             self.sip.transport.sendto(bytes(build_response(msg, 100)), addr)
             ok = build_response(msg, 200, to_tag="gate1", headers=contact, body=sdp)
-            self.sip.transport.sendto(bytes(ok.with_header("Content-Type", "application/sdp")), addr)
+            ok = ok.with_header("Content-Type", "application/sdp")
+            self.sip.transport.sendto(bytes(ok), addr)
         elif msg.method == "BYE":
             self.byes += 1
             self.sip.transport.sendto(bytes(build_response(msg, 200)), addr)
@@ -152,7 +154,7 @@ async def _follow_commands(url: str, gate: StandInGate, ready: asyncio.Event) ->
             await client.subscribe(topic, qos=1)
         ready.set()
         async for message in client.messages:
-            cmd = parse_command(bytes(message.payload))  # type: ignore[arg-type]
+            cmd = parse_command(bytes(message.payload))
             gate.commands.append((time.time() * 1000.0, cmd.action, cmd.at_ms))
 
 
@@ -242,6 +244,7 @@ async def test_demo_end_to_end_passes(tmp_path: Path) -> None:
     assert "resume sent at" in text
     assert "event call_ended" in text
     assert "PASS" in text
-    (run_dir,) = tmp_path.iterdir()
-    assert (run_dir / "waveform.png").stat().st_size > 10_000
-    assert list((run_dir / "recordings").rglob("*.wav"))
+    (run_dir,) = await asyncio.to_thread(lambda: list(tmp_path.iterdir()))
+    png = await asyncio.to_thread((run_dir / "waveform.png").stat)
+    assert png.st_size > 10_000
+    assert await asyncio.to_thread(lambda: list((run_dir / "recordings").rglob("*.wav")))

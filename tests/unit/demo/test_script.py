@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import numpy as np
@@ -55,7 +56,7 @@ def test_audio_packets_are_20ms_pcmu_on_an_absolute_schedule() -> None:
 
 def test_sequence_numbers_run_across_audio_and_events() -> None:
     seqs = [RtpHeader.parse(p.data)[0].sequence for p in SCRIPT.packets]
-    assert all(seq_diff(b, a) == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all(seq_diff(b, a) == 1 for a, b in itertools.pairwise(seqs))
     offsets = [p.offset_s for p in SCRIPT.packets]
     assert offsets == sorted(offsets)
 
@@ -76,9 +77,9 @@ def test_rfc4733_events_grow_and_end_three_times() -> None:
     for burst, packets in zip(SCRIPT.bursts, events.values(), strict=True):
         n = round(burst.duration_s / 0.02)
         assert [m for m, *_ in packets] == [True] + [False] * (len(packets) - 1)
-        assert [d for *_, d in packets] == [
-            SAMPLES_PER_PACKET * (j + 1) for j in range(n - 1)
-        ] + [SAMPLES_PER_PACKET * n] * 3
+        assert [d for *_, d in packets] == [SAMPLES_PER_PACKET * (j + 1) for j in range(n - 1)] + [
+            SAMPLES_PER_PACKET * n
+        ] * 3
         assert [bool(e) for _, e, _, _ in packets] == [False] * (n - 1) + [True] * 3
         assert all(v == 10 for _, _, v, _ in packets)
 
