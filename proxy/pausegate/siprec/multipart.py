@@ -135,6 +135,8 @@ def _parse_part(raw: bytes) -> BodyPart:
 
 
 def _headers(head: bytes) -> list[tuple[str, str]]:
+    if not head:
+        return []
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
