@@ -21,8 +21,8 @@ import aiomqtt
 import numpy as np
 import pytest
 
-from pausegate.control.commands import Action, parse_command
-from pausegate.control.topics import control_subscriptions
+from pausegate.control.commands import Action, Command, Scope, parse_command, serialize_command
+from pausegate.control.topics import control_subscriptions, control_topic
 from pausegate.demo import DemoOptions, run_demo
 from pausegate.demo.broker import EmbeddedBroker
 from pausegate.demo.caller import SyntheticCaller
@@ -198,7 +198,12 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_pat
                 await caller.wait_call_up(timeout_s=5.0)
                 t0 = asyncio.get_running_loop().time() + 0.1
                 stream = tg.create_task(caller.stream(t0))
-                sent = await fire_commands(watcher, caller, script, t0, Progress(out))
+                topic = control_topic(PREFIX, Scope.CALL, caller.call_id)
+
+                async def publish(cmd: Command) -> None:
+                    await watcher.publish(topic, serialize_command(cmd))
+
+                sent = await fire_commands(publish, script, t0, Progress(out))
                 await stream
                 assert await caller.hang_up(timeout_s=5.0) == 200
             await asyncio.sleep(0.2)  # let the last command reach the stand-in (bounded)

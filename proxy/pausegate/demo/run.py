@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pausegate.demo.script import build_script
 
@@ -41,14 +41,20 @@ class DemoOptions:
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> DemoOptions:
+        """From the CLI's parsed flags; a flag the parser does not define keeps its default."""
         d = cls()
+
+        def get(name: str, default: object) -> Any:
+            value = getattr(ns, name, None)
+            return default if value is None else value
+
         return cls(
-            mqtt=getattr(ns, "mqtt", d.mqtt),
-            mqtt_protocol=int(getattr(ns, "mqtt_protocol", d.mqtt_protocol) or d.mqtt_protocol),
-            out=Path(getattr(ns, "out", None) or d.out),
-            seconds=float(getattr(ns, "seconds", None) or d.seconds),
-            holdback_ms=int(getattr(ns, "holdback_ms", None) or d.holdback_ms),
-            seed=int(getattr(ns, "seed", None) or d.seed),
+            mqtt=get("mqtt", d.mqtt),
+            mqtt_protocol=int(get("mqtt_protocol", d.mqtt_protocol)),
+            out=Path(get("out", d.out)),
+            seconds=float(get("seconds", d.seconds)),
+            holdback_ms=int(get("holdback_ms", d.holdback_ms)),
+            seed=int(get("seed", d.seed)),
         )
 
 

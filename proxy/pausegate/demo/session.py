@@ -20,13 +20,12 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pausegate.control.commands import Action, Command, Scope, serialize_command
-from pausegate.control.topics import control_topic
+from pausegate.control.commands import Action, Command, Scope
 from pausegate.demo.broker import EmbeddedBroker
 from pausegate.demo.caller import SyntheticCaller
 from pausegate.demo.events import EventWatcher, describe_event
@@ -69,30 +68,43 @@ async def embedded_broker(opts: DemoOptions, say: Progress) -> AsyncIterator[tup
         await broker.stop()
 
 
+Publish = Callable[[Command], Awaitable[dict[str, object] | None]]
+
+
+def mqtt_publisher(url: str, protocol: int, call_id: str) -> Publish:
+    """Publishes one command for the call through pausegate's own `ctl` client."""
+    from pausegate.io.mqtt_client import publish_command
+
+    async def publish(cmd: Command) -> dict[str, object] | None:
+        return await publish_command(
+            url, protocol, PREFIX, Scope.CALL, call_id, cmd, wait_reply_s=3.0
+        )
+
+    return publish
+
+
 async def fire_commands(
-    watcher: EventWatcher,
-    caller: SyntheticCaller,
-    script: CallScript,
-    t0: float,
-    say: Progress,
+    publish: Publish, script: CallScript, t0: float, say: Progress
 ) -> list[Sent]:
     """Publish pause and resume at the script's times after ``t0`` (loop time)."""
     loop = asyncio.get_running_loop()
     sent: list[Sent] = []
-    topic = control_topic(PREFIX, Scope.CALL, caller.call_id)
     for action, offset in ((Action.PAUSE, script.pause_at_s), (Action.RESUME, script.resume_at_s)):
         delay = t0 + offset - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        at_ms = time.time() * 1000.0
+        at_ms = float(round(time.time() * 1000.0))
         cmd_id = f"demo-{action}-{uuid.uuid4().hex[:12]}"
-        cmd = Command(action, at_ms=round(at_ms), id=cmd_id, reason="demo", source="pausegate-demo")
-        await watcher.publish(topic, serialize_command(cmd))
-        sent.append(Sent(action, float(round(at_ms)), cmd_id))
-        say(
-            f"{action} sent at +{loop.time() - t0:.3f} s into the call"
-            f" (at={round(at_ms)} epoch ms, id={cmd_id})"
-        )
+        cmd = Command(action, at_ms=at_ms, id=cmd_id, reason="demo", source="pausegate-demo")
+        fired = loop.time() - t0
+        reply = await publish(cmd)
+        sent.append(Sent(action, at_ms, cmd_id))
+        say(f"{action} sent at +{fired:.3f} s into the call (at={at_ms:.0f} epoch ms, id={cmd_id})")
+        if reply is not None:
+            say(
+                f"{action} reply: ok={reply.get('ok')}, paused={reply.get('paused')},"
+                f" effective_at={reply.get('effective_at')}"
+            )
     return sent
 
 
@@ -194,7 +206,8 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
             f" and +{script.bursts[-1].start_s + script.bursts[-1].duration_s:.2f} s"
         )
         say(f"plan: pause at +{script.pause_at_s:.3f} s, resume at +{script.resume_at_s:.3f} s")
-        sent = await _stream_and_command(caller, watcher, script, say)
+        publish = mqtt_publisher(url, protocol, caller.call_id)
+        sent = await _stream_and_command(caller, publish, script, say)
         status = await caller.hang_up()
         say(f"call ended: BYE answered {status}" if status else "call ended by pausegate")
         ended = await watcher.wait_event("call_ended", _EVENT_TIMEOUT_S)
@@ -213,13 +226,13 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
 
 
 async def _stream_and_command(
-    caller: SyntheticCaller, watcher: EventWatcher, script: CallScript, say: Progress
+    caller: SyntheticCaller, publish: Publish, script: CallScript, say: Progress
 ) -> list[Sent]:
     loop = asyncio.get_running_loop()
     t0 = loop.time() + _SETTLE_S
     async with asyncio.TaskGroup() as tg:
         tg.create_task(caller.stream(t0))
-        commands = tg.create_task(fire_commands(watcher, caller, script, t0, say))
+        commands = tg.create_task(fire_commands(publish, script, t0, say))
     return commands.result()
 
 
