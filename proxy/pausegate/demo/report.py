@@ -32,7 +32,8 @@ from pausegate.demo.verdict import (
     judge,
     refine_spans,
 )
-from pausegate_codecs.analysis import dtmf_level, pilot_absent_spans
+from pausegate.rtp.packet import ts_diff
+from pausegate_codecs.analysis import best_lag, dtmf_level, pilot_absent_spans
 from pausegate_codecs.synth import read_wav
 
 PILOT_HZ = 1000.0
@@ -110,6 +111,21 @@ def analyse(
     measured = measure_withheld(rec)
     levels = dtmf_levels_in(rec, expected_spans(commanded, clock, rec))
     return judge(rec, reference, commanded, clock, measured, levels, limits)
+
+
+def alignment_hint(stream: RecordedStream, reference: Reference) -> str:
+    """Where the recording best matches what was sent, to explain a low correlation."""
+    rec = stream.recording
+    offset = ts_diff(rec.first_rtp_ts, reference.first_rtp_ts)
+    ref = reference.samples[max(0, offset) :]
+    if ref.size == 0 or rec.samples.size == 0:
+        return "alignment: nothing to compare"
+    lag, corr = best_lag(ref, rec.samples, rec.clock_rate, max_lag_s=1.0)
+    return (
+        f"alignment: the recording matches what was sent best {lag} samples"
+        f" ({rec.ms_of_index(lag):+.1f} ms) from where its RTP timestamps put it"
+        f" (correlation {corr:.3f} there)"
+    )
 
 
 def _span(span: tuple[float, float]) -> str:

@@ -31,10 +31,17 @@ from pausegate.demo.caller import SyntheticCaller
 from pausegate.demo.events import EventWatcher, describe_event
 from pausegate.demo.plot import plot_recording
 from pausegate.demo.ports import HOST, free_port, free_port_range
-from pausegate.demo.report import RecordedStream, analyse, describe, find_streams, load_stream
+from pausegate.demo.report import (
+    RecordedStream,
+    alignment_hint,
+    analyse,
+    describe,
+    find_streams,
+    load_stream,
+)
 from pausegate.demo.run import DemoOptions, Progress
 from pausegate.demo.script import RATE, CallScript
-from pausegate.demo.verdict import CommandedSpan, Reference, SendClock, Verdict
+from pausegate.demo.verdict import DEFAULT_LIMITS, CommandedSpan, Reference, SendClock, Verdict
 from pausegate_codecs.synth import write_wav
 
 PREFIX = "pausegate"
@@ -260,6 +267,8 @@ def _conclude(
         say.plain(f"  stream {stream.wav.stem}: {stream.packets} RTP packets received")
         for line in describe(verdict):
             say.plain(f"    {line}")
+        if verdict.correlation is not None and verdict.correlation < DEFAULT_LIMITS.min_correlation:
+            say.plain(f"    {alignment_hint(stream, reference)}")
         for check in verdict.spans:
             if check.measured_ms is not None:
                 start_at = stream.first_arrival_at_ms + check.measured_ms[0]

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from pausegate.demo.report import dtmf_levels_in, measure_withheld
+from pausegate.demo.report import (
+    RecordedStream,
+    alignment_hint,
+    describe,
+    dtmf_levels_in,
+    find_streams,
+    load_stream,
+    measure_withheld,
+)
 from pausegate.demo.verdict import (
     CommandedSpan,
     Recording,
@@ -17,7 +28,7 @@ from pausegate.demo.verdict import (
     refine_spans,
     silence_runs,
 )
-from pausegate_codecs.synth import dtmf_tone, test_signal
+from pausegate_codecs.synth import dtmf_tone, test_signal, write_wav
 
 RATE = 8000
 BASE_AT = 1_700_000_000_000.0  # epoch ms the caller sent RTP timestamp BASE_TS
@@ -167,3 +178,40 @@ def test_audio_inside_a_span_splits_it_into_pieces() -> None:
     x[10:90] = 0.0
     x[100:180] = 0.0
     assert refine_spans([(10, 180)], x, 5) == [(10, 90), (100, 180)]
+
+
+def test_alignment_hint_names_the_offset_of_a_misplaced_recording(tmp_path: Path) -> None:
+    x = np.roll(SENT[160:], 37)
+    stream = RecordedStream(
+        tmp_path / "0.wav", tmp_path / "0.json", Recording(x, RATE, FIRST_TS), 0.0, 0
+    )
+    assert "37 samples (+4.6 ms)" in alignment_hint(stream, Reference(SENT, BASE_TS))
+
+
+def test_load_stream_reads_wav_and_sidecar(tmp_path: Path) -> None:
+    x = SENT[160:]
+    write_wav(tmp_path / "a.wav", x, RATE)
+    meta = {
+        "first_arrival_at": 1.5e12,
+        "first_rtp_ts": FIRST_TS,
+        "clock_rate": RATE,
+        "packets": [{"ts": 1, "kind": "audio"}, {"ts": 7, "kind": "dtmf"}],
+    }
+    (tmp_path / "a.json").write_text(json.dumps(meta))
+    (tmp_path / "b.wav").write_bytes(b"")  # no sidecar: not a stream
+    ((wav, sidecar),) = find_streams(tmp_path)
+    stream = load_stream(wav, sidecar)
+    assert stream.first_arrival_at_ms == 1.5e12
+    assert stream.packets == 2
+    assert stream.recording.first_rtp_ts == FIRST_TS
+    assert stream.recording.dtmf_ts == (7,)
+    assert np.max(np.abs(stream.recording.samples - x)) < 1e-4
+
+
+def test_describe_names_every_fact_and_no_digit() -> None:
+    verdict = run(recording(EXP_START - 8, EXP_END + 40))
+    text = "\n".join(describe(verdict))
+    assert "span 1 expected:" in text
+    assert "started +1.0 ms early, ended +5.0 ms late" in text
+    assert "RFC 4733 packets received 0" in text
+    assert "correlation with what was sent" in text
