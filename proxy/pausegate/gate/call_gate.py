@@ -1,0 +1,154 @@
+"""One call's paused spans, leak accounting and streams (SPEC §4-§5). Core, no I/O.
+
+Rules:
+1. ``spans`` is the union of the call's scopes (call, agent, control loss),
+   unguarded: state, leaks and the ledger use it. ``guarded`` widens each by
+   ``guard_ms`` on both sides: the media path withholds by it.
+2. When spans grow over audio already released (mapped times from the first
+   released sample up to the last released arrival), the newly covered time
+   is leaked: counted once, in ``leaked_s``.
+3. ``quiet_from <= arrival`` and ``now < quiet_until`` mean no span can touch
+   a packet: the streams' fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from pausegate.control.commands import Behaviour
+from pausegate.gate.events import CallIdentity
+from pausegate.gate.stream_gate import StreamGate
+from pausegate.gate.timeline import INF, ScopeTimeline, Span, difference, measure
+from pausegate_codecs.registry import Codec
+
+# Samples map at most 1 s (the anchor's jump limit) plus one packet before their arrival.
+LOOKBACK_S = 1.5
+
+Guarded = tuple[tuple[float, float, Behaviour], ...]
+
+
+class CallGate:
+    """The gate's view of one call; the SIP side adds its streams."""
+
+    def __init__(
+        self,
+        call: CallIdentity,
+        default: Behaviour,
+        guard_s: float,
+        on_apply_delay: Callable[[float], None],
+    ) -> None:
+        self.call = call
+        self.scope = ScopeTimeline()
+        self.streams: list[StreamGate] = []
+        self.spans: tuple[Span, ...] = ()
+        self.guarded: Guarded = ()
+        self.quiet_from = -INF
+        self.quiet_until = INF
+        self.lookback_s = LOOKBACK_S
+        self.released_until = -INF
+        self.first_release: float | None = None
+        self.media_start: float | None = None
+        self.leaked_s = 0.0
+        self.verified = True
+        self.paused = False  # as last published
+        self._default = default
+        self._guard_s = guard_s
+        self._await_apply: float | None = None
+        self._on_apply_delay = on_apply_delay
+
+    # -- SIP side ----------------------------------------------------------------------
+
+    def add_stream(self, label: str, codecs: Mapping[int, Codec]) -> StreamGate:
+        stream = StreamGate(self, label, codecs)
+        self.streams.append(stream)
+        return stream
+
+    def update_stream(self, stream: StreamGate, codecs: Mapping[int, Codec]) -> None:
+        """Re-INVITE, hold/unhold or codec change: the pause carries on (SPEC §4)."""
+        stream.update_codecs(codecs)
+
+    def behaviour_at(self, t: float) -> Behaviour:
+        for s in self.spans:
+            if s.start <= t < s.end and s.behaviour is not None:
+                return s.behaviour
+        return self._default
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """The behaviour of the pause in force (or the configured one when not paused)."""
+        return self.behaviour_at(self._last_now)
+
+    @property
+    def signal(self) -> bool:
+        """True when the recorder is to be told of the pause (SIP side's job, SPEC §4)."""
+        return self.paused and self.behaviour is Behaviour.SIGNAL
+
+    _last_now = -INF
+
+    # -- gate core side ----------------------------------------------------------------
+
+    def paused_at(self, t: float) -> bool:
+        return any(s.start <= t < s.end for s in self.spans)
+
+    def set_spans(self, spans: tuple[Span, ...], now: float) -> float:
+        """Install new spans; return the seconds newly leaked (rule 2)."""
+        self._last_now = now
+        old = [(s.start, s.end) for s in self.spans]
+        new = [(s.start, s.end) for s in spans]
+        leaked = 0.0
+        if self.media_start is not None and self.released_until > self.media_start:
+            lo, hi = self.media_start, self.released_until
+            grown = difference(new, old)
+            leaked = measure((max(s, lo), min(e, hi)) for s, e in grown if min(e, hi) > max(s, lo))
+        old_starts = {s.start for s in self.spans}
+        for s in spans:
+            if s.start not in old_starts and self._await_apply is None:
+                self._await_apply = s.start
+        self.spans = spans
+        g = self._guard_s
+        merged: list[tuple[float, float, Behaviour]] = []
+        for s in spans:
+            lo_, hi_ = s.start - g, s.end + g
+            if merged and lo_ <= merged[-1][1]:
+                a, b, c = merged[-1]
+                merged[-1] = (a, max(b, hi_), c)
+            else:
+                merged.append((lo_, hi_, s.behaviour or self._default))
+        self.guarded = tuple(merged)
+        self.refresh_quiet(now)
+        self.leaked_s += leaked
+        return leaked
+
+    def refresh_quiet(self, now: float) -> None:
+        """Rule 3: the quiet gap around ``now``, for the streams' fast path."""
+        last_end = -INF
+        next_start = INF
+        for s, e, _ in self.guarded:
+            if s <= now:
+                last_end = max(last_end, e)
+            else:
+                next_start = min(next_start, s)
+        self.quiet_from = last_end + self.lookback_s
+        self.quiet_until = next_start
+
+    def note_withheld(self, now: float) -> None:
+        if self._await_apply is not None:
+            self._on_apply_delay(max(0.0, now - self._await_apply))
+            self._await_apply = None
+
+    def skipped_before(self, t: float) -> float:
+        """Seconds removed by `skip` between the first released packet and ``t``."""
+        if self.first_release is None:
+            return 0.0
+        lo = self.first_release
+        return measure(
+            (max(s, lo), min(e, t))
+            for s, e, b in self.guarded
+            if b is Behaviour.SKIP and min(e, t) > max(s, lo)
+        )
+
+    def recorder_ms(self, t: float) -> float:
+        """``t`` on the recorder's timeline: ms since the first released packet, after skip."""
+        if self.first_release is None:
+            return 0.0
+        return max(0.0, (t - self.first_release - self.skipped_before(t)) * 1000.0)

@@ -1,0 +1,108 @@
+"""The call_ended pause ledger (SPEC §5 `pauses`): withheld runs per stream. Core, no I/O.
+
+Rules:
+1. A run is a sequence of withheld packets of one SSRC with no forwarded packet
+   between; it remembers the mapped time of its first withheld sample and the
+   RTP timestamp and sequence range it covered.
+2. At the end of a call each pause collects the runs that started inside it
+   (guards included); a stream's span is its first run's start and last run's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pausegate.gate.events import PauseRecord, StreamSpan
+from pausegate.gate.timeline import INF, Span
+from pausegate.rtp.packet import seq_diff, ts_diff
+
+MAX_RUNS = 4096
+
+
+@dataclass(slots=True)
+class Run:
+    ssrc: int
+    start: float  # mapped time of the first withheld sample (monotonic s)
+    ts_start: int
+    ts_end: int
+    seq_start: int
+    seq_end: int
+
+
+class RunRecorder:
+    __slots__ = ("_open", "runs")
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+        self._open: Run | None = None
+
+    def note(self, ssrc: int, start: float | None, ts_start: int, ts_end: int, seq: int) -> None:
+        r = self._open
+        if r is None or r.ssrc != ssrc:
+            if start is None:
+                start = self.runs[-1].start if self.runs else -INF
+            if len(self.runs) >= MAX_RUNS:
+                return
+            r = Run(ssrc, start, ts_start, ts_end, seq, seq)
+            self.runs.append(r)
+            self._open = r
+            return
+        if ts_diff(ts_start, r.ts_start) < 0:
+            r.ts_start = ts_start
+        if ts_diff(ts_end, r.ts_end) > 0:
+            r.ts_end = ts_end
+        if seq_diff(seq, r.seq_start) < 0:
+            r.seq_start = seq
+        if seq_diff(seq, r.seq_end) > 0:
+            r.seq_end = seq
+
+    def close(self) -> None:
+        self._open = None
+
+
+def build_records(
+    spans: Sequence[Span],
+    streams: Sequence[tuple[str, RunRecorder]],
+    guard_s: float,
+    recorder_ms: Callable[[float], float],
+    epoch_ms: Callable[[float], float],
+) -> tuple[PauseRecord, ...]:
+    out: list[PauseRecord] = []
+    for span in spans:
+        lo, hi = span.start - guard_s - 1.0, span.end + guard_s
+        stream_spans: list[StreamSpan] = []
+        for label, rec in streams:
+            runs = [r for r in rec.runs if lo <= r.start < hi]
+            if runs:
+                first, last = runs[0], runs[-1]
+                stream_spans.append(
+                    StreamSpan(
+                        label,
+                        first.ssrc,
+                        first.ts_start,
+                        last.ts_end,
+                        first.seq_start,
+                        last.seq_end,
+                    )
+                )
+            else:
+                stream_spans.append(StreamSpan(label, None, None, None, None, None))
+        opened = span.opened_by
+        closed = span.closed_by
+        out.append(
+            PauseRecord(
+                start_ms=recorder_ms(span.start),
+                end_ms=recorder_ms(span.end) if span.end < INF else None,
+                start_at_ms=opened.effective_at_ms if opened is not None else epoch_ms(span.start),
+                end_at_ms=(
+                    closed.effective_at_ms
+                    if closed is not None
+                    else (epoch_ms(span.end) if span.end < INF else None)
+                ),
+                reason=opened.command.reason,
+                source=opened.command.source,
+                streams=tuple(stream_spans),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,420 @@
+"""Per-stream release decision at hold-back expiry (SPEC §3-§4; RFC 3550, RFC 4733). Core, no I/O.
+
+Rules:
+1. Samples map to time through a windowed anchor: offset = arrival - (ts_end / clock)
+   per packet (the end of its samples, so no sample maps after its arrival); the
+   anchor is the smallest offset over the last 1-2 s, re-seeded on an SSRC or
+   clock change and on a jump over 1 s. Mapped time of tick T: anchor + T / clock.
+2. A sample is withheld if its mapped time or its packet's arrival falls in a
+   (guarded) span. Sample codecs are gated to the sample, others by whole packets.
+3. An RFC 4733 event is withheld if its coverage [start, end] (unended: up to
+   now) touches a span or its packet arrived inside one; once withheld, every
+   later packet of it (same SSRC and timestamp) is withheld too.
+4. Fast path: when no span can touch the packet (call.quiet_from <= arrival and
+   now < call.quiet_until) and nothing needs rewriting, only the anchor is fed
+   and ``data`` itself is returned.
+5. Peer data never raises: malformed packets are counted as invalid and dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pausegate.control.commands import Behaviour
+from pausegate.errors import RtpError
+from pausegate.gate import ledger
+from pausegate.rtp.packet import check_rtp
+from pausegate_codecs.dtmf import end_and_duration
+from pausegate_codecs.registry import Codec
+
+if TYPE_CHECKING:
+    from pausegate.gate.call_gate import CallGate
+
+_TS_SSRC = struct.Struct("!II")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_SEQ_TS = struct.Struct("!HI")
+ANCHOR_BLOCK_S = 1.0
+ANCHOR_JUMP_S = 1.0
+EVENT_MEMORY_S = 2.0
+_RTCP_SR = 200
+_BEHAVIOUR_CODE = {Behaviour.SILENCE: 0, Behaviour.DROP: 1, Behaviour.SKIP: 2, Behaviour.SIGNAL: 1}
+
+
+def _tick_index(x: float) -> int:
+    """ceil(x), but an x within 1e-6 of an integer counts as that integer (float noise)."""
+    r = round(x)
+    return int(r) if abs(x - r) < 1e-6 else math.ceil(x)
+
+
+class StreamGate:
+    """One media stream (one m-line) of a call: the media path's only call into the gate."""
+
+    __slots__ = (
+        "_a_cur",
+        "_a_ext",
+        "_a_offset",
+        "_a_prev",
+        "_a_rate",
+        "_a_ssrc",
+        "_a_ts",
+        "_a_until",
+        "_audio_pt",
+        "_call",
+        "_codecs",
+        "_events",
+        "_fast_bpt",
+        "_fast_ok",
+        "_ptime_ticks",
+        "_shifts",
+        "dropped",
+        "dtmf_withheld",
+        "forwarded",
+        "invalid",
+        "label",
+        "runs",
+        "silenced",
+    )
+
+    def __init__(self, call: CallGate, label: str, codecs: Mapping[int, Codec]) -> None:
+        self._call = call
+        self.label = label
+        self.forwarded = self.silenced = self.dropped = self.dtmf_withheld = self.invalid = 0
+        self._a_ssrc = -1
+        self._a_rate = 0
+        self._a_ts = self._a_ext = 0
+        self._a_offset = self._a_cur = self._a_prev = self._a_until = 0.0
+        self._events: dict[tuple[int, int], list[float]] = {}  # -> [last arrival, duration]
+        self._shifts: dict[int, tuple[int, int]] = {}  # ssrc -> (seq, ts) removed by skip
+        self._fast_ok = False  # the first packet goes the slow way (media start)
+        self.runs = ledger.RunRecorder()
+        self._set_codecs(codecs)
+
+    def _set_codecs(self, codecs: Mapping[int, Codec]) -> None:
+        self._codecs = dict(codecs)
+        self._fast_bpt = {
+            pt: c.bytes_per_tick for pt, c in self._codecs.items() if c.bytes_per_tick
+        }
+        audio = [pt for pt, c in self._codecs.items() if not (c.is_dtmf or c.is_cn)]
+        self._audio_pt: int | None = audio[0] if audio else None
+        c = self._codecs.get(self._audio_pt) if self._audio_pt is not None else None
+        self._ptime_ticks = c.clock_rate // 50 if c is not None else 160
+
+    def update_codecs(self, codecs: Mapping[int, Codec]) -> None:
+        """A re-INVITE changed the codecs: the anchor re-seeds on a clock change by itself."""
+        self._set_codecs(codecs)
+
+    @property
+    def call(self) -> CallGate:
+        return self._call
+
+    # -- anchor (rule 1) -------------------------------------------------------------
+
+    def _observe(self, ssrc: int, ts: int, ticks: int, rate: int, arrival: float) -> float:
+        """Feed one packet to the anchor; return the mapped time of its first tick."""
+        if ssrc != self._a_ssrc or rate != self._a_rate:
+            return self._seed(ssrc, ts, ticks, rate, arrival)
+        d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        ext = self._a_ext + d
+        if d > 0:
+            self._a_ts = ts
+            self._a_ext = ext
+        off = arrival - (ext + ticks) / rate
+        base = self._a_offset
+        if off - base > ANCHOR_JUMP_S or base - off > ANCHOR_JUMP_S:
+            return self._seed(ssrc, ts, ticks, rate, arrival)
+        if arrival >= self._a_until:
+            self._a_prev = self._a_cur
+            self._a_cur = off
+            self._a_until = arrival + ANCHOR_BLOCK_S
+            self._a_offset = base = min(self._a_prev, off)
+        elif off < self._a_cur:
+            self._a_cur = off
+            if off < base:
+                self._a_offset = base = off
+        return base + ext / rate
+
+    def _seed(self, ssrc: int, ts: int, ticks: int, rate: int, arrival: float) -> float:
+        self._a_ssrc = ssrc
+        self._a_rate = rate
+        self._a_ts = ts
+        self._a_ext = 0
+        off = arrival - ticks / rate
+        self._a_offset = self._a_cur = self._a_prev = off
+        self._a_until = arrival + ANCHOR_BLOCK_S
+        return off
+
+    # -- RTP -------------------------------------------------------------------------
+
+    def release_rtp(self, data: bytes, arrival: float, now: float) -> bytes | None:
+        """Decide one packet as it leaves the hold-back: ``data``, new bytes, or None."""
+        call = self._call
+        if (
+            self._fast_ok
+            and call.quiet_from <= arrival
+            and now < call.quiet_until
+            and data[0] == 0x80
+            and len(data) > 12
+        ):
+            bpt = self._fast_bpt.get(data[1] & 0x7F)
+            if bpt:
+                ts, ssrc = _TS_SSRC.unpack_from(data, 4)
+                if ssrc == self._a_ssrc:
+                    self._observe(ssrc, ts, (len(data) - 12) // bpt, self._a_rate, arrival)
+                    call.released_until = arrival
+                    self.forwarded += 1
+                    return data
+        try:
+            return self._release_slow(data, arrival, now)
+        except (RtpError, IndexError, struct.error):
+            self.invalid += 1
+            return None
+
+    def _release_slow(self, data: bytes, arrival: float, now: float) -> bytes | None:
+        start, end = check_rtp(data)
+        pt = data[1] & 0x7F
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        call = self._call
+        call.refresh_quiet(now)
+        if self._events:
+            self._prune_events(arrival)
+        spans = call.guarded
+        codec = self._codecs.get(pt)
+        if codec is None:
+            # No clock to map it: withheld while any span is near (SPEC §3: dropped, counted).
+            if any(s < now and e > arrival - call.lookback_s for s, e, _ in spans):
+                return self._remove(data, seq, ts, ssrc, 0, arrival, now, None)
+            return self._forward(data, seq, ts, ssrc, arrival)
+        payload = memoryview(data)[start:end]
+        if codec.is_dtmf:
+            return self._release_dtmf(data, start, end, seq, ts, ssrc, codec, arrival, now)
+        rate = codec.clock_rate
+        ticks = codec.samples(payload)
+        m0 = self._observe(ssrc, ts, ticks, rate, arrival)
+        if call.media_start is None or m0 < call.media_start:
+            call.media_start = m0
+        if not codec.is_cn:
+            self._audio_pt = pt
+            if ticks:
+                self._ptime_ticks = ticks
+        # Which ticks [k0, k1) fall in spans (rule 2); the arrival rule takes the packet.
+        m1 = m0 + ticks / rate
+        cut: list[tuple[int, int]] = []
+        beh: Behaviour | None = None
+        for s, e, b in spans:
+            if s <= arrival < e:
+                cut = [(0, ticks)]
+                beh = b
+                break
+            if (s < m1 and e > m0) or (ticks == 0 and s <= m0 < e):
+                k0 = max(0, _tick_index((s - m0) * rate))
+                k1 = min(ticks, _tick_index((e - m0) * rate))
+                if k1 > k0 or ticks == 0:
+                    cut.append((k0, k1))
+                    if beh is None:
+                        beh = b
+        if not cut:
+            self.runs.close()
+            return self._forward(data, seq, ts, ssrc, arrival)
+        assert beh is not None
+        call.note_withheld(now)
+        self.runs.note(ssrc, m0 + cut[0][0] / rate, ts + cut[0][0], ts + cut[-1][1], seq)
+        if beh is Behaviour.SILENCE and codec.can_silence and ticks:
+            out = self._silenced(data, start, end, payload, codec, cut, ticks)
+            self.silenced += 1
+            if not self._verify(out, data, start, end, codec, cut):
+                call.verified = False
+            return self._shift(out, seq, ts, ssrc)
+        return self._remove(data, seq, ts, ssrc, ticks, arrival, now, beh)
+
+    def _silenced(
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        payload: memoryview,
+        codec: Codec,
+        cut: list[tuple[int, int]],
+        ticks: int,
+    ) -> bytes:
+        bpt = codec.bytes_per_tick
+        if not codec.sample_gated or not bpt:
+            new_payload = codec.silence(payload)  # frame codecs: whole packets (rule 2)
+        else:
+            parts: list[bytes | memoryview] = []
+            pos = 0
+            for k0, k1 in cut:
+                if k0 > pos:
+                    parts.append(payload[pos * bpt : k0 * bpt])
+                parts.append(codec.silence((k1 - max(k0, pos)) * bpt))
+                pos = max(pos, k1)
+            if pos < ticks:
+                parts.append(payload[pos * bpt :])
+            new_payload = b"".join(parts)
+        return data[:start] + new_payload + data[end:]
+
+    def _verify(
+        self,
+        out: bytes,
+        original: bytes,
+        start: int,
+        end: int,
+        codec: Codec,
+        cut: list[tuple[int, int]],
+    ) -> bool:
+        """SPEC §5 `verified`: check the bytes actually sent, not the intent."""
+        tail = len(original) - end
+        if out[:start] != original[:start] or out[len(out) - tail :] != original[end:]:
+            return False
+        sent = memoryview(out)[start : len(out) - tail]
+        bpt = codec.bytes_per_tick
+        if not codec.sample_gated or not bpt:
+            return bytes(sent) == codec.silence(memoryview(original)[start:end])
+        fill = codec.silence_byte
+        for k0, k1 in cut:
+            seg = bytes(sent[k0 * bpt : k1 * bpt])
+            if seg.count(fill) != len(seg):  # type: ignore[arg-type]
+                return False
+        return True
+
+    def _forward(self, data: bytes, seq: int, ts: int, ssrc: int, arrival: float) -> bytes:
+        call = self._call
+        if call.first_release is None:
+            call.first_release = arrival
+        call.released_until = arrival
+        self.forwarded += 1
+        self._fast_ok = not self._events and not self._shifts
+        return self._shift(data, seq, ts, ssrc)
+
+    def _shift(self, data: bytes, seq: int, ts: int, ssrc: int) -> bytes:
+        shift = self._shifts.get(ssrc)
+        if shift is None:
+            return data
+        return (
+            data[:2]
+            + _SEQ_TS.pack((seq - shift[0]) & 0xFFFF, (ts - shift[1]) & 0xFFFFFFFF)
+            + data[8:]
+        )
+
+    def _remove(
+        self,
+        data: bytes,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        ticks: int,
+        arrival: float,
+        now: float,
+        beh: Behaviour | None,
+    ) -> bytes | None:
+        """Send nothing; under `skip` later packets of this SSRC close the gap (SPEC §4)."""
+        call = self._call
+        if call.first_release is None:
+            call.first_release = arrival
+        self.dropped += 1
+        self._fast_ok = False
+        call.note_withheld(now)
+        if beh is Behaviour.SKIP:
+            s_seq, s_ts = self._shifts.get(ssrc, (0, 0))
+            self._shifts[ssrc] = (s_seq + 1, s_ts + ticks)
+        return None
+
+    # -- RFC 4733 (rule 3) -----------------------------------------------------------
+
+    def _release_dtmf(
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        codec: Codec,
+        arrival: float,
+        now: float,
+    ) -> bytes | None:
+        info = end_and_duration(memoryview(data)[start:end])
+        if info is None:
+            self.invalid += 1
+            return None
+        is_end, duration = info
+        call = self._call
+        key = (ssrc, ts)
+        rate = codec.clock_rate
+        if self._a_ssrc == ssrc and self._a_rate != rate and self._a_rate:
+            rate = self._a_rate  # RFC 4733 §2.1: events share the audio stream's clock
+        remembered = self._events.get(key)
+        beh: Behaviour | None = None
+        if remembered is None:
+            m0 = self._observe(ssrc, ts, duration, rate, arrival)
+            hi = m0 + duration / rate if is_end else max(m0 + duration / rate, now)
+            for s, e, b in call.guarded:
+                if s <= arrival < e or (s <= hi and e > m0):
+                    beh = b
+                    break
+            if beh is None:
+                return self._forward(data, seq, ts, ssrc, arrival)
+            self._events[key] = remembered = [arrival, 0.0, float(_BEHAVIOUR_CODE[beh])]
+            self.runs.note(ssrc, m0, ts, ts + duration, seq)
+        else:
+            self.runs.note(ssrc, None, ts, ts + duration, seq)
+        grown = max(0, duration - int(remembered[1]))
+        remembered[0] = arrival
+        remembered[1] = float(max(duration, int(remembered[1])))
+        self.dtmf_withheld += 1
+        self._fast_ok = False
+        call.note_withheld(now)
+        silence = remembered[2] == 0.0
+        audio_pt = self._audio_pt
+        audio = self._codecs.get(audio_pt) if audio_pt is not None else None
+        if silence and audio_pt is not None and audio is not None and audio.can_silence:
+            # SPEC §4: a codec-silence packet, same sequence number, the audio
+            # timestamp the event packet stands for (start + duration - one packet).
+            n = self._ptime_ticks
+            out_ts = (ts + max(0, duration - n)) & 0xFFFFFFFF
+            b1 = audio_pt  # marker cleared: this is not the start of a talkspurt
+            out = (
+                data[:1]
+                + bytes((b1,))
+                + data[2:4]
+                + out_ts.to_bytes(4, "big")
+                + data[8:start]
+                + audio.silence_ticks(n)
+            )
+            if data[0] & 0x20:  # drop padding with the event payload
+                out = bytes((out[0] & 0xDF,)) + out[1:]
+            return self._shift(out, seq, out_ts, ssrc)
+        if remembered[2] == 2.0:
+            s_seq, s_ts = self._shifts.get(ssrc, (0, 0))
+            self._shifts[ssrc] = (s_seq + 1, s_ts + grown)
+        return None
+
+    def _prune_events(self, arrival: float) -> None:
+        old = [k for k, v in self._events.items() if arrival - v[0] > EVENT_MEMORY_S]
+        for k in old:
+            del self._events[k]
+
+    # -- RTCP ------------------------------------------------------------------------
+
+    def release_rtcp(self, data: bytes, arrival: float, now: float) -> bytes | None:
+        """RTCP leaves with the media; under `skip` sender reports follow the shift."""
+        if not self._shifts:
+            return data
+        if len(data) < 8 or data[0] >> 6 != 2:
+            self.invalid += 1
+            return None
+        out = bytearray(data)
+        pos = 0
+        while pos + 28 <= len(out):
+            length = (int.from_bytes(out[pos + 2 : pos + 4], "big") + 1) * 4
+            if out[pos + 1] == _RTCP_SR:
+                shift = self._shifts.get(int.from_bytes(out[pos + 4 : pos + 8], "big"))
+                if shift is not None:
+                    rtp_ts = int.from_bytes(out[pos + 16 : pos + 20], "big")
+                    count = int.from_bytes(out[pos + 20 : pos + 24], "big")
+                    out[pos + 16 : pos + 20] = ((rtp_ts - shift[1]) & 0xFFFFFFFF).to_bytes(4, "big")
+                    out[pos + 20 : pos + 24] = max(0, count - shift[0]).to_bytes(4, "big")
+            pos += length
+        return bytes(out)
