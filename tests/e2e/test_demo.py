@@ -115,7 +115,10 @@ class StandInGate:
         spans = self.spans()
         audio = [(at, RtpHeader.parse(d)) for at, d in self.arrivals if d[1] & 0x7F == 0]
         first_at, (first_hdr, _) = audio[0]
-        anchor = min(at - ts_diff(h.timestamp, first_hdr.timestamp) / 8 for at, (h, _) in audio)
+        # The end of a packet's samples maps to its arrival (as the gate's anchor does).
+        anchor = min(
+            at - (ts_diff(h.timestamp, first_hdr.timestamp) + 160) / 8 for at, (h, _) in audio
+        )
         pcm = np.zeros(ts_diff(audio[-1][1][0].timestamp, first_hdr.timestamp) + 160, np.int16)
         packets = []
         for at, data in self.arrivals:
@@ -221,7 +224,7 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_pat
     wav, sidecar = gate.write_recording(tmp_path / "call")
     stream_rec = load_stream(wav, sidecar)
     commanded = [CommandedSpan(sent[0].at_ms, sent[1].at_ms)]
-    clock = SendClock.from_send_log([(r.rtp_ts, r.sent_at_ms) for r in caller.send_log], RATE)
+    clock = SendClock.from_send_log([(r.rtp_ts_end, r.sent_at_ms) for r in caller.send_log], RATE)
     verdict = analyse(stream_rec, Reference(script.reference, script.first_ts), commanded, clock)
     print("\n".join(describe(verdict)))
     assert verdict.passed, "\n".join(describe(verdict) + list(verdict.reasons))

@@ -8,7 +8,7 @@ Rules:
 2. RTP leaves from the port written in the offer (pausegate checks the source) on
    an absolute schedule: packet i at ``t0 + offset_i``, so a late wake-up never
    shifts later packets. The send log records, per audio packet, the epoch ms it
-   actually left.
+   actually left; its 20 ms of audio are taken as captured just before that.
 3. Requests from the far end (BYE, OPTIONS) get a 200; anything unparseable is
    dropped and counted, never raised.
 """
@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from pausegate.demo.script import DTMF_PT, PCMU_PT, CallScript, PacketKind
+from pausegate.demo.script import DTMF_PT, PCMU_PT, SAMPLES_PER_PACKET, CallScript, PacketKind
 from pausegate.errors import SipParseError
+from pausegate.rtp.packet import TS_MOD
 from pausegate.sip.headers import SipUri
 from pausegate.sip.message import SipRequest, SipResponse, build_response, parse_message
 
@@ -36,7 +37,8 @@ class CallFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SendRecord:
-    rtp_ts: int
+    rtp_ts: int  # first sample
+    rtp_ts_end: int  # just past the last sample: the audio that ends when the packet leaves
     sent_at_ms: float  # epoch
 
 
@@ -259,7 +261,8 @@ class SyntheticCaller:
                 await asyncio.sleep(delay)
             transport.sendto(packet.data, dest)
             if packet.kind is PacketKind.AUDIO:
-                self.send_log.append(SendRecord(packet.rtp_ts, time.time() * 1000.0))
+                end = (packet.rtp_ts + SAMPLES_PER_PACKET) % TS_MOD
+                self.send_log.append(SendRecord(packet.rtp_ts, end, time.time() * 1000.0))
             if self.peer_hung_up:
                 break
         return self.send_log

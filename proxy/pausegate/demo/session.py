@@ -256,7 +256,7 @@ def _conclude(
     streams = [load_stream(wav, side) for wav, side in find_streams(call_dir)]
     pause, resume = sent[0], sent[1]
     commanded = [CommandedSpan(pause.at_ms, resume.at_ms)]
-    clock = SendClock.from_send_log([(r.rtp_ts, r.sent_at_ms) for r in caller.send_log], RATE)
+    clock = SendClock.from_send_log([(r.rtp_ts_end, r.sent_at_ms) for r in caller.send_log], RATE)
     reference = Reference(script.reference, script.first_ts)
     say.plain()
     say.plain("analysis of the recording")

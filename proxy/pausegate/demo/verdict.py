@@ -1,12 +1,13 @@
 """Demo core: did the recording withhold exactly the commanded spans (SPEC §1, §4)? No I/O.
 
 Rules:
-1. Time bases. The caller logs when it sent each RTP timestamp (epoch ms); the
-   gate maps a packet's first sample to its arrival, so a sample's commanded
-   time is its send time, ``SendClock`` below. A commanded epoch time becomes an
-   RTP timestamp through that clock, then a WAV sample index through the
-   recording's ``first_rtp_ts`` (the recorder writes by RTP timestamp; the
-   hold-back only delays the whole recording and does not move samples).
+1. Time bases. A packet carries the 20 ms of audio captured before it was sent:
+   its last sample ends when it leaves (the gate anchors the same way, on
+   arrival, SPEC §4). The caller logs when each packet left (epoch ms), which
+   gives ``SendClock``: a commanded epoch time becomes an RTP timestamp through
+   it, then a WAV sample index through the recording's ``first_rtp_ts`` (the
+   recorder writes by RTP timestamp; the hold-back only delays the whole
+   recording and does not move samples).
 2. The one rule: a measured withheld span may start earlier and end later than
    commanded by at most ``VerdictLimits.extra_ms``, never start later or end
    earlier than commanded beyond ``VerdictLimits.short_ms`` (timing jitter of
@@ -33,7 +34,7 @@ FloatArray = npt.NDArray[np.floating]
 
 @dataclass(frozen=True, slots=True)
 class SendClock:
-    """Sample time at the caller: RTP timestamp ``base_ts`` was sent at ``base_at_ms``.
+    """Sample time at the caller: RTP timestamp ``base_ts`` was captured at ``base_at_ms``.
 
     Built from the send log with the earliest offset (a packet sent late by the
     event loop does not drag the clock), the same way the gate anchors on arrival.
@@ -45,7 +46,8 @@ class SendClock:
 
     @classmethod
     def from_send_log(cls, log: Sequence[tuple[int, float]], clock_rate: int) -> SendClock:
-        """``log``: (rtp_ts of the packet's first sample, epoch ms it was sent), audio only."""
+        """``log``: (RTP timestamp just past the packet's last sample, epoch ms it was
+        sent) per audio packet: the packet's audio ends when it leaves."""
         if not log:
             raise ValueError("send log is empty")
         base_ts = log[0][0]
@@ -53,7 +55,7 @@ class SendClock:
         return cls(base_ts, base_at, clock_rate)
 
     def ts_at(self, at_ms: float) -> int:
-        """The RTP timestamp whose sample was sent at epoch ``at_ms``."""
+        """The RTP timestamp of the sample captured at epoch ``at_ms``."""
         samples = round((at_ms - self.base_at_ms) * self.clock_rate / 1000.0)
         return (self.base_ts + samples) % TS_MOD
 
