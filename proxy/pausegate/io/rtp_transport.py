@@ -36,7 +36,15 @@ from pausegate.errors import ResourceExhausted
 from pausegate.gate.holdback import HoldbackFifo
 from pausegate.io.rtp_stream import Egress, IngressRtcp, IngressRtp, MediaStream, StreamGate
 
-__all__ = ["MediaEngine", "MediaStatistics", "MediaStream", "StreamGate", "raise_nofile_limit"]
+__all__ = [
+    "MediaEngine",
+    "MediaStatistics",
+    "MediaStream",
+    "StreamGate",
+    "address_family",
+    "bind_udp_pair",
+    "raise_nofile_limit",
+]
 from pausegate.rtp.ports import PortAllocator
 
 Address = tuple[str, int]
@@ -85,6 +93,49 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+def address_family(host: str) -> socket.AddressFamily:
+    """AF_INET6 for an IPv6 literal, else AF_INET."""
+    try:
+        v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        v6 = False
+    return socket.AF_INET6 if v6 else socket.AF_INET
+
+
+def bind_udp_pair(
+    ports: PortAllocator, family: socket.AddressFamily, host: str, now: float
+) -> tuple[int, socket.socket, socket.socket]:
+    """Allocate a pair and bind non-blocking UDP sockets on it (port, port + 1).
+
+    A pair the OS refuses (EADDRINUSE, EACCES) is marked unusable and another is tried;
+    raises ResourceExhausted when none is left or none binds.
+    """
+    attempts = min(MAX_BIND_ATTEMPTS, max(1, ports.free_pairs(now)))
+    for _ in range(attempts):
+        port = ports.allocate(now)
+        socks: list[socket.socket] = []
+        try:
+            for p in (port, port + 1):
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                socks.append(sock)
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    # best effort: the kernel caps it at net.core.[rw]mem_max
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
+                sock.bind((host, p))
+                sock.setblocking(False)
+        except OSError as exc:
+            for sock in socks:
+                sock.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                ports.mark_unusable(port)
+                continue
+            ports.release(port, now)
+            raise
+        return port, socks[0], socks[1]
+    raise ResourceExhausted("no bindable RTP port pair")
+
+
 def _factory(proto: asyncio.DatagramProtocol) -> Callable[[], asyncio.DatagramProtocol]:
     return lambda: proto
 
@@ -108,11 +159,7 @@ class MediaEngine:
         self.ports = ports
         self.latch = latch
         self.holdback_s = holdback_s
-        try:
-            v6 = ipaddress.ip_address(bind_host).version == 6
-        except ValueError:
-            v6 = False
-        self.family = socket.AF_INET6 if v6 else socket.AF_INET
+        self.family = address_family(bind_host)
         self._fifo: HoldbackFifo[MediaStream] = HoldbackFifo(holdback_s)
         self.push = self._fifo.push
         self._pop_due = self._fifo.pop_due
@@ -267,30 +314,7 @@ class MediaEngine:
         return s
 
     def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
-        attempts = min(MAX_BIND_ATTEMPTS, max(1, self.ports.free_pairs(self.time())))
-        for _ in range(attempts):
-            port = self.ports.allocate(self.time())
-            socks: list[socket.socket] = []
-            try:
-                for p in (port, port + 1):
-                    sock = socket.socket(self.family, socket.SOCK_DGRAM)
-                    socks.append(sock)
-                    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                        # best effort: the kernel caps it at net.core.[rw]mem_max
-                        with contextlib.suppress(OSError):
-                            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
-                    sock.bind((self.bind_host, p))
-                    sock.setblocking(False)
-            except OSError as exc:
-                for sock in socks:
-                    sock.close()
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    self.ports.mark_unusable(port)
-                    continue
-                self.ports.release(port, self.time())
-                raise
-            return port, socks[0], socks[1]
-        raise ResourceExhausted("no bindable RTP port pair")
+        return bind_udp_pair(self.ports, self.family, self.bind_host, self.time())
 
     def _discard(self, pair: tuple[int, socket.socket, socket.socket]) -> None:
         pair[1].close()
