@@ -34,6 +34,7 @@ from pausegate.demo.session import PREFIX, fire_commands
 from pausegate.demo.verdict import CommandedSpan, Reference, SendClock
 from pausegate.rtp.packet import RtpHeader, ts_diff
 from pausegate.sip.message import SipRequest, build_response, parse_message
+from pausegate.siprec.multipart import split_siprec_body
 from pausegate_codecs.g711 import decode_ulaw
 from pausegate_codecs.synth import write_wav
 
@@ -65,6 +66,7 @@ class StandInGate:
         self.arrivals: list[tuple[float, bytes]] = []  # (epoch ms, packet)
         self.commands: list[tuple[float, Action, float | None]] = []  # (received, action, at)
         self.byes = 0
+        self.invite_bodies: list[tuple[bytes | None, bytes | None]] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,6 +94,7 @@ class StandInGate:
         assert self.sip is not None
         assert self.sip.transport is not None
         if msg.method == "INVITE":
+            self.invite_bodies.append(split_siprec_body(msg.content_type or "", msg.body))
             sdp = (
                 "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                 f"m=audio {self.port(self.rtp)} RTP/AVP 0 101\r\na=recvonly\r\n"
@@ -184,13 +187,17 @@ async def test_embedded_broker_carries_commands_and_events() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
-async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_path: Path) -> None:
+@pytest.mark.parametrize("siprec", [False, True], ids=["plain", "siprec"])
+async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(
+    tmp_path: Path, siprec: bool
+) -> None:
     script = build_script(4.0, seed=5)
     broker = EmbeddedBroker()
     await broker.start()
     gate = StandInGate()
     await gate.start()
-    caller = SyntheticCaller(("127.0.0.1", gate.port(gate.sip)), script, rng=random.Random(1))
+    target = ("127.0.0.1", gate.port(gate.sip))
+    caller = SyntheticCaller(target, script, rng=random.Random(1), siprec=siprec)
     out = io.StringIO()
     ready = asyncio.Event()
     try:
@@ -201,7 +208,7 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_pat
                 await caller.wait_call_up(timeout_s=5.0)
                 t0 = asyncio.get_running_loop().time() + 0.1
                 stream = tg.create_task(caller.stream(t0))
-                topic = control_topic(PREFIX, Scope.CALL, caller.call_id)
+                topic = control_topic(PREFIX, Scope.CALL, caller.key)
 
                 async def publish(cmd: Command) -> None:
                     await watcher.publish(topic, serialize_command(cmd))
@@ -218,6 +225,10 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_pat
         gate.close()
         await broker.stop()
     assert gate.byes == 1
+    ((sdp, metadata),) = gate.invite_bodies
+    assert sdp is not None
+    assert (metadata is not None) == siprec
+    assert (caller.key == caller.session_uuid) == siprec
     assert [c[1] for c in gate.commands] == [Action.PAUSE, Action.RESUME]
     assert "pause sent at +1.2" in out.getvalue()
     assert len(caller.send_log) == 200
@@ -226,7 +237,6 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(tmp_pat
     commanded = [CommandedSpan(sent[0].at_ms, sent[1].at_ms)]
     clock = SendClock.from_send_log([(r.rtp_ts_end, r.sent_at_ms) for r in caller.send_log], RATE)
     verdict = analyse(stream_rec, Reference(script.reference, script.first_ts), commanded, clock)
-    print("\n".join(describe(verdict)))
     assert verdict.passed, "\n".join(describe(verdict) + list(verdict.reasons))
     (check,) = verdict.spans
     assert check.early_start_ms is not None

@@ -1,10 +1,13 @@
 """Demo adapter: a synthetic SIP UAC over UDP that streams a CallScript as RTP (RFC 3261, RFC 3550).
 
 Rules:
-1. One plain INVITE offering PCMU/8000 and telephone-event/8000, sendonly (a
-   recording fork only sends); INVITE retransmitted on Timer A (RFC 3261 §17.1.1.2)
-   until a response, 2xx answered with ACK (re-sent for every 2xx retransmission),
-   BYE retransmitted on Timer E until its final response.
+1. One INVITE offering PCMU/8000 and telephone-event/8000, sendonly (a
+   recording fork only sends), plain or SIPREC (RFC 7866: multipart/mixed with
+   the SDP, ``a=label:1``, and RFC 7865 metadata naming the recorded call by
+   its Session-ID, which is then the key the commands use). The INVITE is
+   retransmitted on Timer A (RFC 3261 §17.1.1.2) until a response, a 2xx is
+   answered with ACK (re-sent for every 2xx retransmission), and BYE is
+   retransmitted on Timer E until its final response.
 2. RTP leaves from the port written in the offer (pausegate checks the source) on
    an absolute schedule: packet i at ``t0 + offset_i``, so a late wake-up never
    shifts later packets. The send log records, per audio packet, the epoch ms it
@@ -16,8 +19,10 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from typing import cast
 
@@ -26,6 +31,7 @@ from pausegate.errors import SipParseError
 from pausegate.rtp.packet import TS_MOD
 from pausegate.sip.headers import SipUri
 from pausegate.sip.message import SipRequest, SipResponse, build_response, parse_message
+from pausegate.siprec.multipart import BodyPart, SiprecError, build_multipart, split_siprec_body
 
 T1_S = 0.5
 Address = tuple[str, int]
@@ -42,7 +48,7 @@ class SendRecord:
     sent_at_ms: float  # epoch
 
 
-def offer_sdp(host: str, rtp_port: int, session_id: int) -> bytes:
+def offer_sdp(host: str, rtp_port: int, session_id: int, label: str | None = None) -> bytes:
     lines = [
         "v=0",
         f"o=pausegate-demo {session_id} 1 IN IP4 {host}",
@@ -56,7 +62,31 @@ def offer_sdp(host: str, rtp_port: int, session_id: int) -> bytes:
         "a=ptime:20",
         "a=sendonly",
     ]
+    if label is not None:
+        lines.append(f"a=label:{label}")
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def recording_metadata(session_uuid: str, agent_aor: str, label: str) -> bytes:
+    """RFC 7865 metadata for one recorded call with one stream (the agent's side)."""
+    session = base64.b64encode(uuid.UUID(session_uuid).bytes).decode()
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<recording xmlns="urn:ietf:params:xml:ns:recording:1">
+  <datamode>complete</datamode>
+  <session session_id="{session}">
+    <sipSessionID>{session_uuid};remote=00000000000000000000000000000000</sipSessionID>
+  </session>
+  <participant participant_id="cGFydGljaXBhbnQx">
+    <nameID aor="{agent_aor}"/>
+  </participant>
+  <stream stream_id="c3RyZWFtMQ==" session_id="{session}">
+    <label>{label}</label>
+  </stream>
+  <participantstreamassoc participant_id="cGFydGljaXBhbnQx">
+    <send>c3RyZWFtMQ==</send>
+  </participantstreamassoc>
+</recording>
+""".encode()
 
 
 def answer_address(body: bytes) -> Address:
@@ -110,6 +140,7 @@ class SyntheticCaller:
         host: str = "127.0.0.1",
         rng: random.Random | None = None,
         to_user: str = "agent-demo",
+        siprec: bool = False,
     ) -> None:
         self._target = target
         self._script = script
@@ -117,6 +148,9 @@ class SyntheticCaller:
         self._rng = rng or random.Random()
         self._to_user = to_user
         self.call_id = f"demo-{self._rng.getrandbits(48):012x}@{host}"
+        self.siprec = siprec
+        # SIPREC: the recorded call's Session-ID (RFC 7989), what an agent desktop knows.
+        self.session_uuid = uuid.UUID(int=self._rng.getrandbits(128), version=4).hex
         self._from_tag = f"{self._rng.getrandbits(32):08x}"
         self._to_tag: str | None = None
         self._sip: _Endpoint | None = None
@@ -150,7 +184,29 @@ class SyntheticCaller:
         assert self._sip.transport is not None
         self._sip.transport.sendto(data, addr)
 
-    def _request(self, method: str, cseq: int, body: bytes = b"") -> SipRequest:
+    @property
+    def key(self) -> str:
+        """The call key commands address: the Call-ID, or under SIPREC the Session-ID."""
+        return self.session_uuid if self.siprec else self.call_id
+
+    def _invite_body(self) -> tuple[str, bytes]:
+        host, rtp_port = self._local(self._rtp)
+        label = "1" if self.siprec else None
+        sdp = offer_sdp(host, rtp_port, self._rng.getrandbits(31), label)
+        if not self.siprec:
+            return "application/sdp", sdp
+        meta = recording_metadata(self.session_uuid, f"sip:{self._to_user}@{host}", "1")
+        parts = [
+            BodyPart("application/sdp", sdp),
+            BodyPart(
+                "application/rs-metadata+xml", meta, {"Content-Disposition": "recording-session"}
+            ),
+        ]
+        return build_multipart(parts, f"demo-{self._rng.getrandbits(32):08x}")
+
+    def _request(
+        self, method: str, cseq: int, body: bytes = b"", content_type: str | None = None
+    ) -> SipRequest:
         host, port = self._local(self._sip)
         uri = SipUri.parse(f"sip:{self._to_user}@{self._target[0]}:{self._target[1]}")
         to = f"<sip:{self._to_user}@{self._target[0]}:{self._target[1]}>"
@@ -164,11 +220,11 @@ class SyntheticCaller:
             ("To", to),
             ("Call-ID", self.call_id),
             ("CSeq", f"{cseq} {method}"),
-            ("Contact", f"<sip:caller-demo@{host}:{port}>"),
+            ("Contact", f"<sip:caller-demo@{host}:{port}>" + (";+sip.src" if self.siprec else "")),
             ("User-Agent", "pausegate-demo"),
         ]
         if body:
-            headers.append(("Content-Type", "application/sdp"))
+            headers.append(("Content-Type", content_type or "application/sdp"))
         return SipRequest(tuple(headers), body, method, uri)
 
     async def _next_sip(self, deadline: float) -> SipRequest | SipResponse | None:
@@ -232,8 +288,8 @@ class SyntheticCaller:
         """INVITE, wait for 2xx, ACK; returns where the RTP goes."""
         if self._sip is None:
             await self.open()
-        host, rtp_port = self._local(self._rtp)
-        invite = self._request("INVITE", 1, offer_sdp(host, rtp_port, self._rng.getrandbits(31)))
+        content_type, body = self._invite_body()
+        invite = self._request("INVITE", 1, body, content_type)
         resp = await self._transact(invite, timeout_s)
         if resp.status >= 300:
             raise CallFailed(f"pausegate answered the INVITE with {resp.status} {resp.reason}")
@@ -241,7 +297,11 @@ class SyntheticCaller:
         contact = resp.contact
         if contact is not None and contact.uri.port is not None:
             self._dialog_target = (contact.uri.host_no_brackets, contact.uri.port)
-        self._remote_rtp = answer_address(resp.body)
+        try:
+            sdp, _ = split_siprec_body(resp.content_type or "application/sdp", resp.body)
+        except SiprecError:
+            sdp = None
+        self._remote_rtp = answer_address(sdp or b"")
         ack = self._request("ACK", 1)
         self._ack = bytes(ack)
         self._send_sip(self._ack, self._dialog_target)

@@ -38,6 +38,7 @@ class DemoOptions:
     seconds: float = 8.0
     holdback_ms: int = 200
     seed: int = 0
+    siprec: bool = False  # a SIPREC INVITE, commands addressed to the recorded call
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> DemoOptions:
@@ -55,6 +56,7 @@ class DemoOptions:
             seconds=float(get("seconds", d.seconds)),
             holdback_ms=int(get("holdback_ms", d.holdback_ms)),
             seed=int(get("seed", d.seed)),
+            siprec=bool(get("siprec", d.siprec)),
         )
 
 
@@ -70,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="call length (default 8)")
     parser.add_argument("--holdback-ms", type=int, default=200, help="hold-back (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic call")
+    parser.add_argument(
+        "--siprec",
+        action="store_true",
+        help="place a SIPREC call and pause it by the recorded call's Session-ID",
+    )
 
 
 @dataclass(slots=True)

@@ -201,7 +201,9 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
                 client_id=f"pausegate-demo-{uuid.uuid4().hex[:8]}",
             )
         )
-        caller = SyntheticCaller((HOST, app.sip_port), script, HOST, random.Random())
+        caller = SyntheticCaller(
+            (HOST, app.sip_port), script, HOST, random.Random(), siprec=opts.siprec
+        )
         await caller.open()
         stack.callback(caller.close)
         watcher.follow(caller.call_id)
@@ -212,8 +214,16 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
             f" (RFC 4733 + in-band) between +{script.bursts[0].start_s:.2f} s"
             f" and +{script.bursts[-1].start_s + script.bursts[-1].duration_s:.2f} s"
         )
-        say(f"plan: pause at +{script.pause_at_s:.3f} s, resume at +{script.resume_at_s:.3f} s")
-        publish = mqtt_publisher(url, protocol, caller.call_id)
+        kind = (
+            "SIPREC call, commands to its Session-ID"
+            if caller.siprec
+            else "commands to its Call-ID"
+        )
+        say(
+            f"plan: pause at +{script.pause_at_s:.3f} s, resume at +{script.resume_at_s:.3f} s"
+            f" ({kind}: {PREFIX}/v1/control/call/{caller.key})"
+        )
+        publish = mqtt_publisher(url, protocol, caller.key)
         sent = await _stream_and_command(caller, publish, script, say)
         status = await caller.hang_up()
         say(f"call ended: BYE answered {status}" if status else "call ended by pausegate")

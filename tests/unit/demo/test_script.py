@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from pausegate.demo.caller import CallFailed, answer_address, offer_sdp
+from pausegate.demo.caller import CallFailed, answer_address, offer_sdp, recording_metadata
 from pausegate.demo.script import (
     DTMF_PT,
     PCMU_PT,
@@ -17,9 +17,12 @@ from pausegate.demo.script import (
     build_script,
 )
 from pausegate.rtp.packet import RtpHeader, seq_diff, ts_diff
+from pausegate.siprec.metadata import call_keys, parse_metadata
+from pausegate.siprec.multipart import BodyPart, build_multipart, split_siprec_body
 from pausegate_codecs.analysis import dtmf_level, pilot_absent_spans
 
 SCRIPT = build_script(8.0, seed=1)
+UUID = "0f5c3a1e9b7d4c2a8e6f1d3b5a7c9e2f"
 
 
 def test_call_length_and_command_times() -> None:
@@ -125,3 +128,23 @@ def test_answer_address_prefers_the_media_level_connection() -> None:
 def test_answer_without_an_audio_address_fails_the_call(body: bytes) -> None:
     with pytest.raises(CallFailed):
         answer_address(body)
+
+
+def test_siprec_metadata_names_the_recorded_call_and_the_label() -> None:
+    meta = parse_metadata(recording_metadata(UUID, "sip:agent-demo@127.0.0.1", "1"))
+    assert UUID in call_keys(meta)
+    assert [s.label for s in meta.streams] == ["1"]
+    (agent,) = meta.participants
+    assert agent.aors == ("sip:agent-demo@127.0.0.1",)
+    assert agent.send == ("1",)
+
+
+def test_siprec_offer_is_multipart_with_sdp_and_metadata() -> None:
+    sdp = offer_sdp("127.0.0.1", 23456, 42, label="1")
+    assert b"a=label:1\r\n" in sdp
+    parts = [BodyPart("application/sdp", sdp)]
+    parts.append(BodyPart("application/rs-metadata+xml", recording_metadata(UUID, "sip:a@b", "1")))
+    content_type, body = build_multipart(parts, "b1")
+    got_sdp, got_meta = split_siprec_body(content_type, body)
+    assert got_sdp == sdp
+    assert got_meta is not None
