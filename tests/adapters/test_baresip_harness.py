@@ -1,0 +1,199 @@
+"""Adapter tests of the baresip harness: real baresip 1.0.0 peers on 127.0.0.1, no pausegate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from tests.fixtures.audio import compare_recording, write_test_wav
+from tests.fixtures.baresip import (
+    BaresipError,
+    BaresipFactory,
+    BaresipRecorder,
+    baresip_factory,
+    require_baresip,
+)
+from tests.fixtures.baresip.sink import SipRtpSink
+
+__all__ = ["baresip_factory"]  # the fixture, imported for pytest to find
+
+pytestmark = [pytest.mark.baresip, pytest.mark.timeout(60)]
+
+RATE = 8000
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); the harness reaps, so a zombie would be a leak too.
+    return True
+
+
+@pytest.mark.asyncio
+async def test_caller_to_recorder_audio_arrives_intact(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    reference = write_test_wav(tmp_path / "sent.wav", 4.0)
+    recorder = await baresip_factory.recorder()
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    loop = asyncio.get_running_loop()
+    dialled_at = loop.time()
+
+    call_id = await caller.dial(recorder.sip_uri)
+    established = await caller.wait_established(timeout=5.0)
+    incoming = await recorder.wait_incoming(timeout=5.0)
+    first_rtp = await recorder.wait_first_rtp(timeout=5.0)
+    # The WAV lasts 4 s; then the caller hangs up by itself (aufile end of file).
+    closed = await caller.wait_closed(timeout=15.0)
+    recorder_closed = await recorder.wait_closed(timeout=5.0)
+    logs = baresip_factory.describe()
+
+    assert incoming.call_id == call_id, logs
+    assert closed.param == "end of file", logs
+    assert recorder_closed.sip_status is None, logs  # closed by the caller's BYE
+    wavs = recorder.recorded_wavs()
+    assert len(wavs) == 1, f"recordings {wavs}; {logs}"
+    check = compare_recording(reference, wavs[0])
+    timing = (
+        f"call setup {1000 * (established.at - dialled_at):.1f} ms, first RTP at the recorder "
+        f"{1000 * (first_rtp.at - established.at):.1f} ms after establishment, "
+        f"call lasted {closed.at - established.at:.3f} s"
+    )
+    print(f"\n{check}\n{timing}")
+    assert check.correlation > 0.98, f"{check}; {timing}; {logs}"
+    assert abs(check.lag_samples) <= 160, f"{check}; {timing}; {logs}"
+    assert check.duration_s == pytest.approx(4.0, abs=0.1), f"{check}; {logs}"
+    assert check.pilot_absent == [], f"{check}; {logs}"
+
+
+@pytest.mark.asyncio
+async def test_dtmf_is_sent_as_rfc4733_telephone_events(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    write_test_wav(tmp_path / "sent.wav", 6.0)
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    async with SipRtpSink() as sink:
+        await caller.dial(sink.sip_uri)
+        await caller.wait_established(timeout=5.0)
+        await sink.wait_packets(10, timeout=5.0)
+        await caller.send_dtmf("1#")
+        ended = await sink.wait_ended_events(2, timeout=5.0)
+        await caller.hangup()
+        await sink.wait_bye(timeout=5.0)
+        await caller.wait_closed(timeout=5.0)
+
+    logs = baresip_factory.describe()
+    assert sink.offer_sdp is not None, logs
+    assert "telephone-event/8000" in sink.offer_sdp, f"offer without telephone-event; {logs}"
+    te_pt = sink.telephone_event_pt
+    assert te_pt is not None, logs
+    events = sink.telephone_events()
+    assert all(p.header.payload_type == te_pt for p in events)
+    # Two distinct events (one RTP timestamp each), in order, both with an end packet.
+    assert [e.event for _, e in sorted(ended.items())] == [1, 11], logs
+    assert all(e.duration > 0 for e in ended.values()), logs
+    # RFC 4733 §2.5.1.3: the first packet of an event carries the marker bit.
+    starts = {p.header.timestamp: p.header.marker for p in reversed(events)}
+    assert set(starts) == set(ended), logs
+    assert all(starts.values()), logs
+    # baresip 1.0.0 keeps sending audio (PCMU, 20 ms) during the events, interleaved in
+    # the same SSRC and sequence space, each event's timestamp being the next audio one.
+    audio = sink.audio_packets(0)
+    assert {p.payload_bytes for p in audio} == {160}, logs
+    assert {p.header.ssrc for p in audio} == {p.header.ssrc for p in events}, logs
+    first_event, last_event = events[0].arrival, events[-1].arrival
+    during = [p for p in audio if first_event < p.arrival < last_event]
+    assert len(during) >= 10, logs
+
+
+@pytest.mark.asyncio
+async def test_recorder_reports_received_dtmf(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    write_test_wav(tmp_path / "sent.wav", 3.0)
+    recorder = await baresip_factory.recorder()
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    await caller.dial(recorder.sip_uri)
+    await caller.wait_established(timeout=5.0)
+    await recorder.wait_incoming(timeout=5.0)
+    await caller.send_dtmf("42")
+    await recorder.wait_event("CALL_DTMF_END", timeout=5.0)
+    await caller.wait_closed(timeout=10.0)
+    await recorder.wait_closed(timeout=5.0)
+    assert recorder.received_dtmf_count() == 2, baresip_factory.describe()
+    assert recorder.received_dtmf_digits() == "42", baresip_factory.describe()
+
+
+@pytest.mark.asyncio
+async def test_rejected_call_reports_the_sip_status(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    write_test_wav(tmp_path / "sent.wav", 2.0)
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    async with SipRtpSink(reject_status=486) as sink:
+        await caller.dial(sink.sip_uri)
+        with pytest.raises(BaresipError, match="486"):
+            await caller.wait_established(timeout=5.0)
+    closed = caller.event_of("CALL_CLOSED")
+    assert closed is not None
+    assert closed.sip_status == 486, baresip_factory.describe()
+
+
+@pytest.mark.asyncio
+async def test_hangup_by_the_caller_closes_both_ends(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    reference = write_test_wav(tmp_path / "sent.wav", 10.0)
+    recorder = await baresip_factory.recorder()
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    await caller.dial(recorder.sip_uri)
+    await caller.wait_established(timeout=5.0)
+    await recorder.wait_first_rtp(timeout=5.0)
+    await asyncio.sleep(1.0)  # let a second of audio through before hanging up
+    await caller.hangup()
+    await caller.wait_closed(timeout=5.0)
+    await recorder.wait_closed(timeout=5.0)
+    await recorder.stop()  # a graceful quit closes the WAV cleanly
+    wavs = recorder.recorded_wavs()
+    assert len(wavs) == 1, baresip_factory.describe()
+    check = compare_recording(reference, wavs[0])
+    assert 0.8 < check.duration_s < 3.0, f"{check}; {baresip_factory.describe()}"
+    assert check.correlation > 0.98, f"{check}; {baresip_factory.describe()}"
+    assert abs(check.lag_samples) <= 160, f"{check}; {baresip_factory.describe()}"
+
+
+@pytest.mark.asyncio
+async def test_factory_stops_every_process(tmp_path: Path) -> None:
+    require_baresip()
+    factory = BaresipFactory(tmp_path / "b")
+    write_test_wav(tmp_path / "sent.wav", 30.0)
+    recorder = await factory.recorder()
+    caller = await factory.caller(tmp_path / "sent.wav")
+    await caller.dial(recorder.sip_uri)
+    await caller.wait_established(timeout=5.0)
+    pids = [p.pid for p in factory.peers]
+    assert all(_alive(pid) for pid in pids)
+    await factory.stop_all()
+    assert not any(_alive(pid) for pid in pids)
+    assert not any(p.running for p in factory.peers)
+    await factory.stop_all()  # idempotent
+
+
+@pytest.mark.asyncio
+async def test_start_failure_raises_with_the_log_and_leaves_nothing(tmp_path: Path) -> None:
+    require_baresip()
+    recorder = BaresipRecorder(tmp_path / "busy")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", recorder.sip_port))  # baresip cannot listen there
+        with pytest.raises(BaresipError) as info:
+            await recorder.start(timeout=10.0)
+    assert str(recorder.log_path) in str(info.value)
+    assert not recorder.running
+    assert not _alive(recorder.pid)
