@@ -128,17 +128,18 @@ async def wait_for(predicate: Callable[[], Any], timeout_s: float) -> bool:
 
 def _run_dir(out: Path) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    path = out / f"run-{stamp}-{os.getpid()}"
+    path = out / f"run-{stamp}-{uuid.uuid4().hex[:6]}"
     path.mkdir(parents=True, exist_ok=False)
     return path
 
 
 def _complete(call_dir: Path) -> bool:
-    """The recorder finished the call: every WAV has a sidecar that parses."""
+    """The recorder finished the call: its metadata.json (written last) and every
+    stream's sidecar parse."""
     pairs = find_streams(call_dir)
     if not pairs:
         return False
-    for _, sidecar in pairs:
+    for sidecar in [call_dir / "metadata.json", *(side for _, side in pairs)]:
         try:
             json.loads(sidecar.read_text())
         except (OSError, ValueError):
