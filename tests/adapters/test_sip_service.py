@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from tests.adapters.sip_peers import HOST, FakeHooks, TcpPeer, UdpPeer
+from tests.fixtures.sip.peers import HOST, FakeHooks, TcpPeer, UdpPeer
 from tests.fixtures.sip.flows import TelUa
 
 from pausegate.calls.b2bua import B2buaSettings
