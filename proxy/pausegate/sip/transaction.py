@@ -84,6 +84,7 @@ class Act(enum.StrEnum):
     REPORT_TRANSPORT_ERROR = "report_transport_error"
     BACKOFF = "backoff"  # the firing retransmission timer restarts with a doubled interval
     STOP_RETRANSMIT = "stop_retransmit"
+    STOP_TIMEOUT = "stop_timeout"  # B or F: the transaction got its answer
     START_D = "start_D"
     START_G = "start_G"
     START_H = "start_H"
@@ -101,11 +102,14 @@ Table = dict[tuple[TxState, TxInput], tuple[TxState, tuple[Act, ...]]]
 INVITE_CLIENT_TABLE: Table = {
     (S.CALLING, In.TIMER_A): (S.CALLING, (A.RESEND_REQUEST, A.BACKOFF)),
     (S.CALLING, In.TIMER_B): (S.TERMINATED, (A.REPORT_TIMEOUT,)),
-    (S.CALLING, In.R1XX): (S.PROCEEDING, (A.STOP_RETRANSMIT, A.PASS_RESPONSE)),
-    (S.CALLING, In.R2XX): (S.ACCEPTED, (A.STOP_RETRANSMIT, A.PASS_RESPONSE, A.START_M)),
+    (S.CALLING, In.R1XX): (S.PROCEEDING, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE)),
+    (S.CALLING, In.R2XX): (
+        S.ACCEPTED,
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE, A.START_M),
+    ),
     (S.CALLING, In.R3XX_6XX): (
         S.COMPLETED,
-        (A.STOP_RETRANSMIT, A.SEND_ACK, A.PASS_RESPONSE, A.START_D),
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.SEND_ACK, A.PASS_RESPONSE, A.START_D),
     ),
     (S.CALLING, In.TRANSPORT_ERROR): (S.TERMINATED, (A.REPORT_TRANSPORT_ERROR,)),
     (S.PROCEEDING, In.R1XX): (S.PROCEEDING, (A.PASS_RESPONSE,)),
@@ -132,14 +136,26 @@ NON_INVITE_CLIENT_TABLE: Table = {
     (S.TRYING, In.TIMER_E): (S.TRYING, (A.RESEND_REQUEST, A.BACKOFF)),
     (S.TRYING, In.TIMER_F): (S.TERMINATED, (A.REPORT_TIMEOUT,)),
     (S.TRYING, In.R1XX): (S.PROCEEDING, (A.PASS_RESPONSE,)),
-    (S.TRYING, In.R2XX): (S.COMPLETED, (A.STOP_RETRANSMIT, A.PASS_RESPONSE, A.START_K)),
-    (S.TRYING, In.R3XX_6XX): (S.COMPLETED, (A.STOP_RETRANSMIT, A.PASS_RESPONSE, A.START_K)),
+    (S.TRYING, In.R2XX): (
+        S.COMPLETED,
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE, A.START_K),
+    ),
+    (S.TRYING, In.R3XX_6XX): (
+        S.COMPLETED,
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE, A.START_K),
+    ),
     (S.TRYING, In.TRANSPORT_ERROR): (S.TERMINATED, (A.REPORT_TRANSPORT_ERROR,)),
     (S.PROCEEDING, In.TIMER_E): (S.PROCEEDING, (A.RESEND_REQUEST, A.BACKOFF)),
     (S.PROCEEDING, In.TIMER_F): (S.TERMINATED, (A.REPORT_TIMEOUT,)),
     (S.PROCEEDING, In.R1XX): (S.PROCEEDING, (A.PASS_RESPONSE,)),
-    (S.PROCEEDING, In.R2XX): (S.COMPLETED, (A.STOP_RETRANSMIT, A.PASS_RESPONSE, A.START_K)),
-    (S.PROCEEDING, In.R3XX_6XX): (S.COMPLETED, (A.STOP_RETRANSMIT, A.PASS_RESPONSE, A.START_K)),
+    (S.PROCEEDING, In.R2XX): (
+        S.COMPLETED,
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE, A.START_K),
+    ),
+    (S.PROCEEDING, In.R3XX_6XX): (
+        S.COMPLETED,
+        (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_RESPONSE, A.START_K),
+    ),
     (S.PROCEEDING, In.TRANSPORT_ERROR): (S.TERMINATED, (A.REPORT_TRANSPORT_ERROR,)),
     (S.COMPLETED, In.R1XX): (S.COMPLETED, ()),
     (S.COMPLETED, In.R2XX): (S.COMPLETED, ()),
@@ -384,6 +400,9 @@ class Transaction:
                 case A.STOP_RETRANSMIT:
                     for timer in (In.TIMER_A, In.TIMER_E, In.TIMER_G):
                         self.deadlines.pop(timer, None)
+                case A.STOP_TIMEOUT:
+                    self.deadlines.pop(In.TIMER_B, None)
+                    self.deadlines.pop(In.TIMER_F, None)
                 case (
                     A.START_D | A.START_G | A.START_H | A.START_I | A.START_J | A.START_K
                     | A.START_L | A.START_M
