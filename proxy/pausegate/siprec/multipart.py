@@ -192,7 +192,10 @@ def build_multipart(parts: Sequence[BodyPart], boundary: str) -> tuple[str, byte
         head += [f"{name}: {value}" for name, value in part.headers.items()]
         if any("\r" in line or "\n" in line for line in head):
             raise ValueError("multipart part header contains a line break")
-        chunks += [dash, b"\r\n", "\r\n".join(head).encode("utf-8"), b"\r\n\r\n", part.body]
+        head_bytes = "\r\n".join(head).encode("utf-8")
+        if dash in head_bytes:
+            raise ValueError("multipart boundary occurs inside a part")
+        chunks += [dash, b"\r\n", head_bytes, b"\r\n\r\n", part.body]
         chunks.append(b"\r\n")
     chunks += [dash, b"--\r\n"]
     quoted = f'"{boundary}"' if not re.fullmatch(r"[0-9A-Za-z'+_\-.]+", boundary) else boundary

@@ -176,3 +176,8 @@ def test_content_type_parameters() -> None:
     }
     assert content_type_parameters("multipart/mixed;junk;boundary=q") == {"boundary": "q"}
     assert content_type_parameters("multipart/mixed;junk") == {}
+
+
+def test_build_refuses_boundary_in_headers() -> None:
+    with pytest.raises(ValueError, match="boundary occurs inside"):
+        build_multipart([BodyPart("text/plain", b"x", {"--b": "1"})], "b")
