@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from tests.fixtures.sip.peers import HOST, FakeHooks, TcpPeer, UdpPeer
 from tests.fixtures.sip.flows import TelUa
+from tests.fixtures.sip.peers import HOST, FakeHooks, TcpPeer, UdpPeer
 
 from pausegate.calls.b2bua import B2buaSettings
 from pausegate.io.sip_service import SipService
@@ -69,7 +69,8 @@ async def test_udp_call_through_recorder(
         assert b"m=audio 41000 " in ok.body
         peer.send(ua.confirm(ok), svc.port)
         assert hooks.setups[0].keys == ("udp-call-1", "INT-9")
-        assert hooks.answers and hooks.answers[0][1][0].rtp is not None
+        assert hooks.answers
+        assert hooks.answers[0][1][0].rtp is not None
         assert recorder.active_calls == 1
         peer.send(ua.request("BYE"), svc.port)
         await peer.response(200, "BYE")
@@ -88,7 +89,7 @@ async def test_udp_call_through_recorder(
 async def test_tcp_call_and_bye_from_pausegate(
     service: tuple[SipService, FakeHooks], recorder: RecorderServer
 ) -> None:
-    svc, hooks = service
+    svc, _ = service
     peer = await TcpPeer().open(svc.port)
     try:
         ua = TelUa("tcp-call-1", transport="TCP", host=HOST, port=peer.port)

@@ -115,7 +115,7 @@ class RecorderLeg:
     def on_response(self, resp: SipResponse, key: TxKey, now: float) -> list[Effect]:
         entry = self._txs.get(key)
         if entry is None:
-            return []
+            return self.on_stray(resp, now) if 200 <= resp.status < 300 else []
         call = self.b.calls.get(entry[0])
         if resp.status >= 200:
             self._txs.pop(key, None)
@@ -149,6 +149,8 @@ class RecorderLeg:
 
     def on_stray(self, resp: SipResponse, now: float) -> list[Effect]:
         """A retransmitted 2xx after our INVITE transaction ended: ACK it again."""
+        if resp.cseq.method != "INVITE":
+            return []
         call = self.call_of(resp.call_id)
         if call is None:
             return self._orphan_2xx(resp, now) if resp.call_id not in self.b.calls else []

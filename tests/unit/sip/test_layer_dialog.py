@@ -173,7 +173,9 @@ def test_dialog_as_uac_reverses_routes_and_acks() -> None:
     assert ack.top_via.transport == "TCP"
     assert d.local_seq == 1
     d.refresh_from_response(
-        build_response(req("INVITE", cseq=2), 200, to_tag="rt", headers=[("Contact", "<sip:b@10.0.0.8>")])
+        build_response(
+            req("INVITE", cseq=2), 200, to_tag="rt", headers=[("Contact", "<sip:b@10.0.0.8>")]
+        )
     )
     assert d.remote_target.host == "10.0.0.8"
     assert NameAddr.parse(str(d.local_uri)).tag is None
