@@ -11,14 +11,17 @@ Rules:
    call key that resolved to no call to ``events/call/{key as addressed}``.
 3. call_started / paused / resumed also set the retained ``state/call/{call_id}``;
    call_ended clears it with an empty retained payload.
-4. Times are epoch ms (``at``) or recorder-timeline ms (``media_ms``): integers when
-   whole, else rounded to microseconds. No payload, digit or command content
-   other than the fields above is ever copied into an event.
+4. Epoch times (``at``, ``since``, ``*_at``, ``effective_at``) are integer ms, rounded
+   outwards (a pause's start down, a resume's time up); recorder-timeline ms
+   (``media_ms``, ``start_ms``, ``leaked_ms``) keep three decimals.
+5. No payload, digit or command content other than the fields above is ever
+   copied into an event.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import assert_never
@@ -48,6 +51,13 @@ class Publication:
     topic: str
     payload: bytes
     retained: bool = False
+
+
+def _epoch(value: float | None, *, up: bool = False) -> int | None:
+    """Epoch ms as an integer, rounded outwards: starts down, ends up (the one rule)."""
+    if value is None:
+        return None
+    return math.ceil(value) if up else math.floor(value)
 
 
 def _ms(value: float | None) -> int | float | None:
@@ -91,8 +101,8 @@ def _pause(record: PauseRecord) -> dict[str, object]:
     return {
         "start_ms": _ms(record.start_ms),
         "end_ms": _ms(record.end_ms),
-        "start_at": _ms(record.start_at_ms),
-        "end_at": _ms(record.end_at_ms),
+        "start_at": _epoch(record.start_at_ms),
+        "end_at": _epoch(record.end_at_ms, up=True),
         "reason": record.reason,
         "source": record.source,
         "streams": [_stream(s) for s in record.streams],
@@ -102,7 +112,7 @@ def _pause(record: PauseRecord) -> dict[str, object]:
 def _state(prefix: str, call: CallIdentity, paused: bool, since_ms: float) -> Publication:
     body = {
         "paused": paused,
-        "since": _ms(since_ms),
+        "since": _epoch(since_ms, up=not paused),
         "call_id": call.call_id,
         "keys": list(call.keys),
         "agent": call.agent,
@@ -115,13 +125,13 @@ def event_payload(event: GateEvent) -> dict[str, object]:
     match event:
         case CallStarted():
             body = _common("call_started", event.call)
-            body["at"] = _ms(event.at_ms)
+            body["at"] = _epoch(event.at_ms)
             body["paused"] = event.paused
         case CallStateChanged():
             body = _common("paused" if event.paused else "resumed", event.call)
             body.update(
-                at=_ms(event.at_ms),
-                received_at=_ms(event.received_at_ms),
+                at=_epoch(event.at_ms, up=not event.paused),
+                received_at=_epoch(event.received_at_ms),
                 media_ms=_ms(event.media_ms),
                 cmd_id=event.cmd_id,
                 source=event.source,
@@ -132,8 +142,8 @@ def event_payload(event: GateEvent) -> dict[str, object]:
         case CommandRejected():
             body = _common("command_rejected", event.call)
             body.update(
-                at=_ms(event.received_at_ms),
-                received_at=_ms(event.received_at_ms),
+                at=_epoch(event.received_at_ms),
+                received_at=_epoch(event.received_at_ms),
                 cmd_id=event.cmd_id,
                 source=event.source,
                 scope=event.scope.value,
@@ -143,7 +153,7 @@ def event_payload(event: GateEvent) -> dict[str, object]:
         case CallEnded():
             body = _common("call_ended", event.call)
             body.update(
-                at=_ms(event.at_ms),
+                at=_epoch(event.at_ms),
                 pauses=[_pause(p) for p in event.pauses],
                 leaked_ms=_ms(event.leaked_ms),
                 verified=event.verified,
@@ -187,7 +197,7 @@ def reply_object(outcome: CommandOutcome) -> dict[str, object]:
     return {
         "ok": outcome.ok,
         "paused": outcome.paused,
-        "effective_at": _ms(outcome.effective_at_ms),
+        "effective_at": _epoch(outcome.effective_at_ms, up=outcome.paused is False),
         "error": outcome.error,
     }
 
