@@ -33,11 +33,10 @@ RESERVED_ATTRIBUTES = {
     "inactive",
 }
 
+FORMATS = ["0", "8", "9", "13", "96", "101"]
 tokens = st.text(TOKEN_CHARS, min_size=1, max_size=12)
 # Line values: any text without line breaks, NUL or surrogates.
-values = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=30
-)
+values = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=30)
 digits = st.integers(0, 10**12).map(str)
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.ip_addresses(v=6).map(str)
@@ -75,15 +74,15 @@ def media_descriptions(draw: st.DrawFn) -> MediaDescription:
         media=draw(st.sampled_from(["audio", "video", "text"]) | tokens),
         port=draw(st.integers(0, 65535)),
         proto=draw(st.sampled_from(["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "udp"]) | tokens),
-        formats=draw(
-            st.lists(st.sampled_from(["0", "8", "9", "13", "96", "101"]) | tokens, max_size=5)
-        ),
+        formats=tuple(draw(st.lists(st.sampled_from(FORMATS) | tokens, max_size=5))),
         port_count=draw(st.none() | st.integers(1, 8)),
         connection=draw(st.none() | connections()),
-        bandwidths=draw(st.lists(st.sampled_from(["AS:64", "TIAS:64000", "CT:1"]), max_size=2)),
-        attributes=draw(attribute_lists()),
-        info=draw(st.lists(st.tuples(st.just("i"), values), max_size=1)),
-        other=draw(st.lists(st.tuples(st.sampled_from("kxyz"), values), max_size=2)),
+        bandwidths=tuple(
+            draw(st.lists(st.sampled_from(["AS:64", "TIAS:64000", "CT:1"]), max_size=2))
+        ),
+        attributes=tuple(draw(attribute_lists())),
+        info=tuple(draw(st.lists(st.tuples(st.just("i"), values), max_size=1))),
+        other=tuple(draw(st.lists(st.tuples(st.sampled_from("kxyz"), values), max_size=2))),
     )
 
 
@@ -114,12 +113,12 @@ def session_descriptions(draw: st.DrawFn) -> SessionDescription:
         origin=origin,
         session_name=draw(values),
         connection=conn,
-        timing=timing,
-        attributes=draw(attribute_lists()),
-        media=draw(st.lists(media_descriptions(), max_size=4)),
-        bandwidths=draw(st.lists(st.just("AS:128"), max_size=1)),
-        info=draw(st.lists(st.tuples(st.sampled_from("iuep"), values), max_size=3)),
-        other=draw(st.lists(st.tuples(st.sampled_from("zkqy"), values), max_size=2)),
+        timing=tuple(timing),
+        attributes=tuple(draw(attribute_lists())),
+        media=tuple(draw(st.lists(media_descriptions(), max_size=4))),
+        bandwidths=tuple(draw(st.lists(st.just("AS:128"), max_size=1))),
+        info=tuple(draw(st.lists(st.tuples(st.sampled_from("iuep"), values), max_size=3))),
+        other=tuple(draw(st.lists(st.tuples(st.sampled_from("zkqy"), values), max_size=2))),
     )
 
 

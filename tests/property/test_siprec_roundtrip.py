@@ -26,7 +26,7 @@ header_names = st.text(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_", min_size=1, max_size=20
 ).filter(lambda n: n.lower() != "content-type")
 header_values = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=30
+    st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=30
 ).map(str.strip)
 content_types = st.sampled_from(
     ["application/sdp", "application/rs-metadata+xml", "text/plain; charset=utf-8", "x/y"]
