@@ -1,0 +1,195 @@
+"""Command line (SPEC §7): serve, recorder, ctl, demo, audit verify. The composition root's entry."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from pausegate.errors import ConfigError, PausegateError
+
+# Flags of `serve` that override configuration keys (SPEC §7).
+_SERVE_FLAGS: dict[str, str] = {
+    "sip": "sip.listen",
+    "rtp_ports": "rtp.ports",
+    "recorder": "sip.recorder",
+    "mqtt": "mqtt.url",
+    "http": "http.listen",
+    "holdback_ms": "rtp.holdback_ms",
+    "instance_id": "instance_id",
+}
+
+
+def _run(coro: Coroutine[Any, Any, int], *, use_uvloop: bool = True) -> int:
+    """Run the main coroutine, on uvloop where available (STYLE §6: chosen here only)."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(coro)
+    return asyncio.run(coro)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for flag, key in _SERVE_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            out[key] = str(value)
+    for item in getattr(args, "set", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{key}'")
+        out[key.strip()] = value
+    return out
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pausegate.app import serve
+    from pausegate.config import load_config
+
+    cfg = load_config(args.config, _overrides(args))
+    return _run(serve(cfg))
+
+
+def _cmd_recorder(args: argparse.Namespace) -> int:
+    from pausegate.recorder.app import run_recorder
+
+    host, _, port = args.sip.rpartition(":")
+    low, _, high = args.rtp_ports.partition("-")
+
+    async def main() -> int:
+        await run_recorder(
+            (host or "127.0.0.1", int(port)),
+            args.advertise or host or "127.0.0.1",
+            Path(args.out),
+            (int(low), int(high)),
+        )
+        return 0
+
+    return _run(main())
+
+
+def _cmd_ctl(args: argparse.Namespace) -> int:
+    from pausegate.control.commands import Action, Command, Scope
+    from pausegate.io.mqtt_client import publish_command
+
+    scope = Scope.CALL if args.call is not None else Scope.AGENT
+    key = args.call if args.call is not None else args.agent
+    cmd = Command(
+        action=Action(args.action),
+        at_ms=args.at,
+        id=args.id,
+        reason=args.reason,
+        source=args.source,
+        behaviour=None,
+    )
+
+    async def main() -> int:
+        reply = await publish_command(
+            args.mqtt, args.protocol, args.prefix, scope, key, cmd, wait_reply_s=args.wait
+        )
+        if reply is None:
+            print(f"{args.action} published for {scope} {key} (no reply with MQTT 3.1.1)")
+            return 0
+        print(reply)
+        return 0 if reply.get("ok") else 1
+
+    return _run(main(), use_uvloop=False)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pausegate.demo.run import run_demo
+
+    return _run(run_demo(args), use_uvloop=False)
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from pausegate.control.audit import verify_chain
+
+    ok, bad_line = verify_chain(Path(args.file))
+    if ok:
+        print(f"{args.file}: chain intact")
+        return 0
+    print(f"{args.file}: chain broken at line {bad_line}")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pausegate", description="Media proxy that withholds paused audio from recordings."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the media proxy")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--sip", metavar="HOST:PORT")
+    serve.add_argument("--rtp-ports", metavar="LOW-HIGH")
+    serve.add_argument("--recorder", metavar="SIP-URI")
+    serve.add_argument("--mqtt", metavar="URL")
+    serve.add_argument("--http", metavar="HOST:PORT")
+    serve.add_argument("--holdback-ms", type=int)
+    serve.add_argument("--instance-id")
+    serve.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    serve.set_defaults(func=_cmd_serve)
+
+    rec = sub.add_parser("recorder", help="run the reference SIP recorder (WAV + sidecar)")
+    rec.add_argument("--sip", default="127.0.0.1:5070", metavar="HOST:PORT")
+    rec.add_argument("--advertise", default=None)
+    rec.add_argument("--out", default="recordings", metavar="DIR")
+    rec.add_argument("--rtp-ports", default="30000-30999", metavar="LOW-HIGH")
+    rec.set_defaults(func=_cmd_recorder)
+
+    ctl = sub.add_parser("ctl", help="publish a pause or resume command over MQTT")
+    ctl.add_argument("action", choices=["pause", "resume"])
+    target = ctl.add_mutually_exclusive_group(required=True)
+    target.add_argument("--call", metavar="KEY")
+    target.add_argument("--agent", metavar="ID")
+    ctl.add_argument("--at", type=float, metavar="MS", help="effective time, epoch ms")
+    ctl.add_argument("--id")
+    ctl.add_argument("--reason")
+    ctl.add_argument("--source", default="pausegate-ctl")
+    ctl.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", metavar="URL")
+    ctl.add_argument("--protocol", type=int, choices=[3, 5], default=5)
+    ctl.add_argument("--prefix", default="pausegate")
+    ctl.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply")
+    ctl.set_defaults(func=_cmd_ctl)
+
+    demo = sub.add_parser("demo", help="run a paused call end to end on this machine")
+    demo.add_argument("--mqtt", default=None, metavar="URL", help="use this broker")
+    demo.add_argument("--out", default="demo-output", metavar="DIR")
+    demo.add_argument("--seconds", type=float, default=8.0)
+    demo.add_argument("--holdback-ms", type=int, default=200)
+    demo.set_defaults(func=_cmd_demo)
+
+    audit = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check an audit log's hash chain")
+    verify.add_argument("file")
+    verify.set_defaults(func=_cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"pausegate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except PausegateError as exc:
+        print(f"pausegate: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
