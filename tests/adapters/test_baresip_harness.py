@@ -54,15 +54,15 @@ async def test_caller_to_recorder_audio_arrives_intact(
     first_rtp = await recorder.wait_first_rtp(timeout=5.0)
     # The WAV lasts 4 s; then the caller hangs up by itself (aufile end of file).
     closed = await caller.wait_closed(timeout=15.0)
+    recording = await recorder.take_recording(timeout=5.0)
     recorder_closed = await recorder.wait_closed(timeout=5.0)
     logs = baresip_factory.describe()
 
     assert incoming.call_id == call_id, logs
     assert closed.param == "end of file", logs
     assert recorder_closed.sip_status is None, logs  # closed by the caller's BYE
-    wavs = recorder.recorded_wavs()
-    assert len(wavs) == 1, f"recordings {wavs}; {logs}"
-    check = compare_recording(reference, wavs[0])
+    assert recorder.recorded_wavs() == [recording], logs
+    check = compare_recording(reference, recording)
     timing = (
         f"call setup {1000 * (established.at - dialled_at):.1f} ms, first RTP at the recorder "
         f"{1000 * (first_rtp.at - established.at):.1f} ms after establishment, "
@@ -273,3 +273,24 @@ async def test_recorder_records_a_sendonly_offer(
         await recorder.wait_closed(timeout=5.0)
     check = compare_recording(reference, recorder.recorded_wavs()[0])
     assert check.duration_s > 1.5, f"{check}; {recorder.log_path}"
+
+
+@pytest.mark.baresip
+@pytest.mark.asyncio
+async def test_sequential_calls_to_one_recorder_keep_separate_recordings(
+    baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    first = write_test_wav(tmp_path / "first.wav", 1.0, seed=1)
+    second = write_test_wav(tmp_path / "second.wav", 1.0, seed=2)
+    recorder = await baresip_factory.recorder()
+    recordings = []
+    for wav in ("first.wav", "second.wav"):  # within the same second, quite likely
+        caller = await baresip_factory.caller(tmp_path / wav, name=wav[:-4])
+        await caller.dial(recorder.sip_uri)
+        await recorder.wait_incoming(timeout=5.0)
+        recordings.append(await recorder.take_recording(timeout=10.0))
+    assert [p.name for p in recordings] == ["call-1-dec.wav", "call-2-dec.wav"]
+    assert recorder.recorded_wavs() == recordings
+    for reference, recording in zip((first, second), recordings, strict=True):
+        check = compare_recording(reference, recording)
+        assert check.correlation > 0.98, f"{check}; {baresip_factory.describe()}"
