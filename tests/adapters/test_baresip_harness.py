@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.fixtures.audio import compare_recording, write_test_wav
+from tests.fixtures.audio import compare_recording, segment_correlation, write_test_wav
 from tests.fixtures.baresip import (
     BaresipError,
     BaresipFactory,
@@ -18,6 +18,8 @@ from tests.fixtures.baresip import (
 )
 from tests.fixtures.baresip.sink import SipRtpSink
 from tests.fixtures.baresip.source import SipRtpSource
+
+from pausegate_codecs.synth import read_wav
 
 __all__ = ["baresip_factory"]  # the fixture, imported for pytest to find
 
@@ -225,6 +227,11 @@ async def test_fake_source_to_sink_keeps_a_drop_gap_on_the_rtp_timeline(tmp_path
     assert check.duration_s == pytest.approx(3.0)
     assert check.lag_samples == 0, str(check)
     assert check.pilot_absent == [pytest.approx((1.0, 1.5), abs=0.005)], str(check)
+    # Outside the gap the audio is intact; the whole file correlates less (the gap).
+    rate, recorded = read_wav(check.path)
+    for start, end in ((0.0, 1.0), (1.5, 3.0)):
+        assert segment_correlation(reference, recorded, rate, 0, start, end) > 0.99
+    assert segment_correlation(reference, recorded, rate, 0, 1.0, 1.5) == 0.0
     # On the arrival timeline the gap is there too (paced sending), give or take jitter.
     arrival = compare_recording(
         reference, sink.write_wav(tmp_path / "arrival.wav", timeline="arrival")
