@@ -25,16 +25,8 @@ from dataclasses import replace
 
 from pausegate.calls.model import Address, Direction, LocalStream, StreamAnswer, StreamOffer
 from pausegate.errors import SdpError
-from pausegate.sdp.session import (
-    Attribute,
-    Connection,
-    MediaDescription,
-    Origin,
-    Rtcp,
-    SessionDescription,
-    Timing,
-    addrtype_of,
-)
+from pausegate.sdp.fields import Connection, Origin, Rtcp, addrtype_of
+from pausegate.sdp.session import Attribute, MediaDescription, SessionDescription, Timing
 from pausegate_codecs.registry import STATIC_PAYLOAD_TYPES, Codec, lookup
 
 SUPPORTED_PROFILES = frozenset({"RTP/AVP", "RTP/AVPF"})
@@ -146,28 +138,27 @@ def _stream(
     if conn is None:
         raise SdpError(f"SDP m-line {index} has no c= line")
     if conn.is_unspecified:
-        direction = _without_receive(direction)
+        direction = _WITHOUT_RECEIVE[direction]
         return StreamOffer(label, None, None, m.rtcp_mux, codecs, direction)
     host = _ip(conn.address, "c=")
     rtcp = None if m.rtcp_mux else _rtcp_address(m, host, m.port)
     return StreamOffer(label, (host, m.port), rtcp, m.rtcp_mux, codecs, direction)
 
 
-def _without_receive(direction: Direction) -> Direction:
-    match direction:
-        case Direction.SENDRECV | Direction.SENDONLY:
-            return Direction.SENDONLY
-        case Direction.RECVONLY | Direction.INACTIVE:
-            return Direction.INACTIVE
-
-
-def answer_direction(offered: Direction) -> Direction:
-    """RFC 3264 §6.1 for an answerer that only receives."""
-    match offered:
-        case Direction.SENDRECV | Direction.SENDONLY:
-            return Direction.RECVONLY
-        case Direction.RECVONLY | Direction.INACTIVE:
-            return Direction.INACTIVE
+# RFC 3264 §8.4: c=0.0.0.0 removes the offerer's receive half.
+_WITHOUT_RECEIVE = {
+    Direction.SENDRECV: Direction.SENDONLY,
+    Direction.SENDONLY: Direction.SENDONLY,
+    Direction.RECVONLY: Direction.INACTIVE,
+    Direction.INACTIVE: Direction.INACTIVE,
+}
+# RFC 3264 §6.1 for an answerer that only receives.
+ANSWER_DIRECTION = {
+    Direction.SENDRECV: Direction.RECVONLY,
+    Direction.SENDONLY: Direction.RECVONLY,
+    Direction.RECVONLY: Direction.INACTIVE,
+    Direction.INACTIVE: Direction.INACTIVE,
+}
 
 
 def _session(
@@ -272,7 +263,7 @@ def build_answer(
             attrs += [("rtcp", str(Rtcp(ports.ingress_rtp_port))), ("rtcp-mux", None)]
         else:
             attrs.append(("rtcp", str(Rtcp(ports.ingress_rtcp_port))))
-        direction = Direction.INACTIVE if inactive else answer_direction(stream.direction)
+        direction = Direction.INACTIVE if inactive else ANSWER_DIRECTION[stream.direction]
         attrs.append((direction, None))
         fmts = tuple(str(pt) for pt in pts)
         media.append(

@@ -13,180 +13,30 @@ Rules:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pausegate.calls.model import Direction
 from pausegate.errors import SdpError
+from pausegate.sdp.fields import (
+    DIGITS,
+    Connection,
+    Origin,
+    Rtcp,
+    RtpMap,
+    parse_int,
+    parse_port,
+    split_fields,
+)
 
 Attribute = tuple[str, str | None]  # a=name[:value]; None when the attribute has no value
 
 MAX_SDP_BYTES = 65536
 _DIRECTIONS = frozenset(d.value for d in Direction)
 _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?")
-_DIGITS = re.compile(r"[0-9]+")
 _SESSION_PRE_C = ("i", "u", "e", "p")  # between s= and c= (RFC 8866 §5)
 _MEDIA_PRE_C = ("i",)
-
-
-def _port(text: str, what: str) -> int:
-    if not _DIGITS.fullmatch(text) or int(text) > 65535:
-        raise SdpError(f"SDP {what} has a bad port")
-    return int(text)
-
-
-def _int(text: str, what: str) -> int:
-    if not _DIGITS.fullmatch(text):
-        raise SdpError(f"SDP {what} is not a decimal number")
-    return int(text)
-
-
-def check_address(addrtype: str, address: str, what: str) -> None:
-    """Check an IN address: an IP literal of the right family, or a host name."""
-    if addrtype == "IP4":
-        try:
-            ipaddress.IPv4Address(address)
-        except ValueError:
-            if not _HOST.fullmatch(address) or address.replace(".", "").isdigit():
-                raise SdpError(f"SDP {what} has a bad IP4 address") from None
-    elif addrtype == "IP6":
-        try:
-            ipaddress.IPv6Address(address)
-        except ValueError:
-            if not _HOST.fullmatch(address):
-                raise SdpError(f"SDP {what} has a bad IP6 address") from None
-    else:
-        raise SdpError(f"SDP {what} has an unknown address type")
-
-
-def addrtype_of(address: str) -> str:
-    """'IP6' for an IPv6 literal, else 'IP4' (an IPv4 literal or a host name)."""
-    return "IP6" if ":" in address else "IP4"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """o= (RFC 8866 §5.2). sess_id is opaque; sess_version is compared and incremented."""
-
-    username: str
-    sess_id: str
-    sess_version: int
-    nettype: str = "IN"
-    addrtype: str = "IP4"
-    address: str = "0.0.0.0"
-
-    @classmethod
-    def parse(cls, value: str) -> Origin:
-        parts = value.split(" ")
-        if len(parts) != 6 or not all(parts):
-            raise SdpError("SDP o= line does not have six fields")
-        username, sess_id, version, nettype, addrtype, address = parts
-        if not _DIGITS.fullmatch(sess_id):
-            raise SdpError("SDP o= line has a non-numeric session id")
-        return cls(username, sess_id, _int(version, "o= version"), nettype, addrtype, address)
-
-    def __str__(self) -> str:
-        return (
-            f"{self.username} {self.sess_id} {self.sess_version} "
-            f"{self.nettype} {self.addrtype} {self.address}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """c= (RFC 8866 §5.7); ttl/count only for multicast ("/ttl/count" suffixes)."""
-
-    address: str
-    addrtype: str = "IP4"
-    nettype: str = "IN"
-    ttl: int | None = None
-    count: int | None = None
-
-    @classmethod
-    def parse(cls, value: str) -> Connection:
-        parts = value.split(" ")
-        if len(parts) != 3 or not all(parts):
-            raise SdpError("SDP c= line does not have three fields")
-        nettype, addrtype, spec = parts
-        if nettype != "IN":
-            raise SdpError("SDP c= line has a network type other than IN")
-        address, *suffix = spec.split("/")
-        if len(suffix) > 2:
-            raise SdpError("SDP c= line has too many '/' suffixes")
-        check_address(addrtype, address, "c= line")
-        numbers = [_int(s, "c= suffix") for s in suffix]
-        ttl: int | None = None
-        count: int | None = None
-        if addrtype == "IP4" and numbers:
-            ttl = numbers[0]
-            count = numbers[1] if len(numbers) > 1 else None
-        elif addrtype == "IP6" and numbers:
-            if len(numbers) > 1:
-                raise SdpError("SDP c= line has a TTL on an IP6 address")
-            count = numbers[0]
-        return cls(address, addrtype, nettype, ttl, count)
-
-    @property
-    def is_unspecified(self) -> bool:
-        """0.0.0.0 or :: (RFC 3264 §8.4 old-style hold: do not send to me)."""
-        try:
-            return ipaddress.ip_address(self.address).is_unspecified
-        except ValueError:
-            return False
-
-    def __str__(self) -> str:
-        suffix = "".join(f"/{n}" for n in (self.ttl, self.count) if n is not None)
-        return f"{self.nettype} {self.addrtype} {self.address}{suffix}"
-
-
-@dataclass(frozen=True, slots=True)
-class RtpMap:
-    """a=rtpmap:<pt> <encoding>/<clock rate>[/<channels>] (RFC 8866 §6.6)."""
-
-    payload_type: int
-    encoding: str
-    clock_rate: int
-    channels: int | None = None
-
-    @classmethod
-    def parse(cls, value: str) -> RtpMap:
-        pt_text, _, spec = value.partition(" ")
-        pt = _int(pt_text, "a=rtpmap payload type")
-        parts = spec.strip().split("/")
-        if pt > 127 or len(parts) not in (2, 3) or not parts[0]:
-            raise SdpError("SDP a=rtpmap is malformed")
-        channels = _int(parts[2], "a=rtpmap channels") if len(parts) == 3 else None
-        return cls(pt, parts[0], _int(parts[1], "a=rtpmap clock rate"), channels)
-
-    def __str__(self) -> str:
-        tail = f"/{self.channels}" if self.channels is not None else ""
-        return f"{self.payload_type} {self.encoding}/{self.clock_rate}{tail}"
-
-
-@dataclass(frozen=True, slots=True)
-class Rtcp:
-    """a=rtcp:<port> [IN IP4|IP6 <address>] (RFC 3605)."""
-
-    port: int
-    connection: Connection | None = None
-
-    @classmethod
-    def parse(cls, value: str) -> Rtcp:
-        port_text, _, rest = value.partition(" ")
-        port = _port(port_text, "a=rtcp")
-        rest = rest.strip()
-        if not rest:
-            return cls(port)
-        conn = Connection.parse(rest)
-        if conn.ttl is not None or conn.count is not None:
-            raise SdpError("SDP a=rtcp has a multicast suffix")
-        return cls(port, conn)
-
-    def __str__(self) -> str:
-        return f"{self.port}" if self.connection is None else f"{self.port} {self.connection}"
 
 
 def _check_attributes(attributes: Sequence[Attribute], level: str) -> None:
@@ -202,13 +52,20 @@ def _check_attributes(attributes: Sequence[Attribute], level: str) -> None:
             Rtcp.parse(value or "")
         elif name == "label" and not value:
             raise SdpError(f"SDP {level} a=label is empty")
-        elif name == "fmtp" and not _DIGITS.fullmatch((value or "").partition(" ")[0]):
+        elif name == "fmtp" and not DIGITS.fullmatch((value or "").partition(" ")[0]):
             raise SdpError(f"SDP {level} a=fmtp has a bad payload type")
 
 
 def _direction(attributes: Sequence[Attribute]) -> Direction | None:
     found = [Direction(n) for n, _ in attributes if n in _DIRECTIONS]
     return found[-1] if found else None
+
+
+def _first(attributes: Iterable[Attribute], name: str) -> str | None:
+    for n, v in attributes:
+        if n == name:
+            return "" if v is None else v
+    return None
 
 
 def _attribute_lines(attributes: Iterable[Attribute]) -> list[str]:
@@ -236,10 +93,7 @@ class MediaDescription:
 
     def attribute(self, name: str) -> str | None:
         """Value of the first a=<name> ("" when it has no value), None when absent."""
-        for n, v in self.attributes:
-            if n == name:
-                return "" if v is None else v
-        return None
+        return _first(self.attributes, name)
 
     def attribute_values(self, name: str) -> list[str]:
         return ["" if v is None else v for n, v in self.attributes if n == name]
@@ -309,15 +163,13 @@ class MediaDescription:
 
     @classmethod
     def parse_m_line(cls, value: str) -> MediaDescription:
-        parts = value.split(" ")
-        if len(parts) < 3 or not all(parts[:3]):
+        parts = split_fields(value)
+        if len(parts) < 3:
             raise SdpError("SDP m= line has fewer than three fields")
         media, port_spec, proto, *formats = parts
         port_text, slash, count_text = port_spec.partition("/")
-        port = _port(port_text, "m= line")
-        count = _int(count_text, "m= port count") if slash else None
-        if any(not f for f in formats):
-            raise SdpError("SDP m= line has an empty format")
+        port = parse_port(port_text, "m= line")
+        count = parse_int(count_text, "m= port count") if slash else None
         return cls(media, port, proto, tuple(formats), count)
 
 
@@ -366,10 +218,8 @@ class SessionDescription:
         return media.connection or self.connection
 
     def attribute(self, name: str) -> str | None:
-        for n, v in self.attributes:
-            if n == name:
-                return "" if v is None else v
-        return None
+        """Value of the first session-level a=<name> ("" when it has no value), or None."""
+        return _first(self.attributes, name)
 
     def lines(self) -> list[str]:
         out = [f"v={self.version}", f"o={self.origin}", f"s={self.session_name}"]
@@ -495,8 +345,11 @@ class _Parser:
             case "b":
                 self.bandwidths.append(value)
             case "t":
-                start, _, stop = value.partition(" ")
-                self.timing.append(Timing(_int(start, "t= start"), _int(stop, "t= stop")))
+                times = split_fields(value)
+                if len(times) != 2:
+                    raise SdpError("SDP t= line does not have two fields")
+                start, stop = (parse_int(t, "t= time") for t in times)
+                self.timing.append(Timing(start, stop))
             case "r":
                 if not self.timing:
                     raise SdpError("SDP r= line without a t= line")

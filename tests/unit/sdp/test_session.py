@@ -215,7 +215,8 @@ def test_trailing_blank_lines_and_rejected_m_line_without_formats() -> None:
         (MINIMAL + "a=bad name\r\n", "attribute has a bad name"),
         (MINIMAL + "garbage\r\n", "not of the form"),
         (MINIMAL + "t=now 0\r\n", "t= line inside"),
-        ("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=now 0\r\n", "t= start"),
+        ("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=now 0\r\n", "t= time"),
+        ("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0\r\n", "t= line does not have two"),
         ("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nr=1d 1h 0\r\n", "r= line without"),
         (MINIMAL.replace("s=-", "s=-\rx"), "control character"),
     ],
@@ -247,3 +248,22 @@ def test_second_session_lines() -> None:
 def test_missing_timing_gets_default() -> None:
     sd = SessionDescription.parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n")
     assert "t=0 0\r\n" in str(sd)
+
+
+def test_lenient_field_spacing_is_normalised_on_write() -> None:
+    sd = SessionDescription.parse(
+        "v=0\r\no=-  1 1 IN\tIP4 192.0.2.1\r\ns=-\r\nc=IN IP4  192.0.2.1 \r\n"
+        "t=0  0\r\nm=audio  4000 RTP/AVP 0  8 \r\n"
+    )
+    assert sd.origin == Origin("-", "1", 1, address="192.0.2.1")
+    assert sd.media[0].formats == ("0", "8")
+    assert str(sd) == (
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+        "t=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\n"
+    )
+
+
+def test_host_names_in_c_lines_parse() -> None:
+    sd = SessionDescription.parse(MINIMAL + "c=IN IP6 media6.example.com\r\n")
+    assert sd.media[0].connection == Connection("media6.example.com", "IP6")
+    assert SessionDescription.parse(MINIMAL).attribute("anything") is None
