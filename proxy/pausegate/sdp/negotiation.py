@@ -29,6 +29,7 @@ from pausegate.sdp.fields import Connection, Origin, Rtcp, addrtype_of
 from pausegate.sdp.session import Attribute, MediaDescription, SessionDescription, Timing
 from pausegate_codecs.registry import STATIC_PAYLOAD_TYPES, Codec, lookup
 
+MAX_STREAMS = 16  # SIPREC records 2 per call; a conference a few more
 SUPPORTED_PROFILES = frozenset({"RTP/AVP", "RTP/AVPF"})
 _COPIED_ATTRIBUTES = ("ptime", "maxptime")
 # Conventional spelling of encoding names we may have to write without the offer's rtpmap.
@@ -102,12 +103,15 @@ def _check_profile(m: MediaDescription, index: int) -> None:
         raise UnsupportedMedia(f"SDP m-line {index} uses unsupported profile {m.proto}")
 
 
-def streams_from_offer(sd: SessionDescription) -> list[StreamOffer]:
+def streams_from_offer(
+    sd: SessionDescription, *, max_streams: int = MAX_STREAMS
+) -> list[StreamOffer]:
     """The audio streams of telephony's offer that pausegate will receive and relay.
 
-    Raises UnsupportedMedia (488) for a secure/unknown profile on a live audio m-line
-    or when no audio m-line has a supported audio codec; SdpError for duplicate
-    labels or a live audio m-line without a usable c= address.
+    Raises UnsupportedMedia (488) for a secure/unknown profile on a live audio m-line,
+    when no audio m-line has a supported audio codec, or for more than ``max_streams``
+    streams (each costs two port pairs); SdpError for duplicate labels or a live
+    audio m-line without a usable c= address.
     """
     streams: list[StreamOffer] = []
     seen: set[str] = set()
@@ -125,6 +129,8 @@ def streams_from_offer(sd: SessionDescription) -> list[StreamOffer]:
         streams.append(_stream(sd, m, label, index, codecs))
     if not streams:
         raise UnsupportedMedia("SDP offer has no audio stream with a supported codec")
+    if len(streams) > max_streams:
+        raise UnsupportedMedia(f"SDP offer has more than {max_streams} audio streams")
     return streams
 
 

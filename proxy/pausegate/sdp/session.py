@@ -244,16 +244,13 @@ class SessionDescription:
     @classmethod
     def parse(cls, text: str | bytes) -> SessionDescription:
         """Parse an SDP body; raises SdpError naming the defect."""
-        if isinstance(text, bytes | bytearray):
-            if len(text) > MAX_SDP_BYTES:
+        try:
+            data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+            if len(data) > MAX_SDP_BYTES:
                 raise SdpError("SDP body is too large")
-            try:
-                text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError:
-                raise SdpError("SDP body is not UTF-8") from None
-        elif len(text) > MAX_SDP_BYTES:
-            raise SdpError("SDP body is too large")
-        return _Parser().run(text)
+            return _Parser().run(data.decode("utf-8"))
+        except UnicodeError:
+            raise SdpError("SDP body is not UTF-8") from None
 
 
 @dataclass(slots=True)

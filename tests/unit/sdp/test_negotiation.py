@@ -519,3 +519,13 @@ def test_session_refresh() -> None:
     assert not is_session_refresh(offer, other_session)
     same_version_changed = replace(offer, media=(replace(offer.media[0], port=17000),))
     assert is_session_refresh(offer, same_version_changed)  # RFC 3264 §8: same version
+
+
+def test_too_many_streams_is_488() -> None:
+    lines = [f"m=audio {4000 + 2 * i} RTP/AVP 0" for i in range(17)]
+    with pytest.raises(UnsupportedMedia, match="more than 16 audio streams") as e:
+        streams_from_offer(sdp(*HEAD, *lines))
+    assert e.value.status == 488
+    assert len(streams_from_offer(sdp(*HEAD, *lines[:16]))) == 16
+    with pytest.raises(UnsupportedMedia, match="more than 1 audio streams"):
+        streams_from_offer(sdp(*HEAD, *lines[:2]), max_streams=1)

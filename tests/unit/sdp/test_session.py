@@ -267,3 +267,11 @@ def test_host_names_in_c_lines_parse() -> None:
     sd = SessionDescription.parse(MINIMAL + "c=IN IP6 media6.example.com\r\n")
     assert sd.media[0].connection == Connection("media6.example.com", "IP6")
     assert SessionDescription.parse(MINIMAL).attribute("anything") is None
+
+
+def test_unencodable_text_is_sdp_error() -> None:
+    with pytest.raises(SdpError, match="not UTF-8"):
+        SessionDescription.parse(MINIMAL.replace("s=-", "s=\ud800"))
+    assert SessionDescription.parse(bytearray(MINIMAL.encode())) == SessionDescription.parse(
+        MINIMAL
+    )
