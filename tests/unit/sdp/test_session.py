@@ -272,6 +272,4 @@ def test_host_names_in_c_lines_parse() -> None:
 def test_unencodable_text_is_sdp_error() -> None:
     with pytest.raises(SdpError, match="not UTF-8"):
         SessionDescription.parse(MINIMAL.replace("s=-", "s=\ud800"))
-    assert SessionDescription.parse(bytearray(MINIMAL.encode())) == SessionDescription.parse(
-        MINIMAL
-    )
+    assert SessionDescription.parse(MINIMAL.encode()) == SessionDescription.parse(MINIMAL)
