@@ -529,3 +529,26 @@ def test_too_many_streams_is_488() -> None:
     assert len(streams_from_offer(sdp(*HEAD, *lines[:16]))) == 16
     with pytest.raises(UnsupportedMedia, match="more than 1 audio streams"):
         streams_from_offer(sdp(*HEAD, *lines[:2]), max_streams=1)
+
+
+def test_real_baresip_1_0_offer_all_codecs_kept() -> None:
+    # Captured from /usr/bin/baresip 1.0.0 dialling a socket on 127.0.0.1.
+    offer = load("baresip_1_0_real_offer.sdp")
+    [stream] = streams_from_offer(offer)
+    assert stream.label == "1"
+    assert stream.rtp == ("192.0.2.2", 10004)
+    assert stream.rtcp == ("192.0.2.2", 10005)
+    assert not stream.rtcp_mux
+    assert list(stream.codecs) == [96, 9, 0, 8, 97, 10, 98, 99, 100, 101, 11, 102, 103, 104, 105]
+    assert stream.codecs[105] == TELEPHONE_EVENT
+    assert (stream.codecs[98].name, stream.codecs[98].clock_rate, stream.codecs[98].channels) == (
+        "L16",
+        32000,
+        2,
+    )
+    answer = build_answer(offer, [stream], [L1], ADVERTISE, 1, 1)
+    assert answer.media[0].formats == offer.media[0].formats
+    assert answer.media[0].fmtp(105) == "0-15"
+    assert answer.media[0].attribute("ptime") == "20"
+    ours = build_recorder_offer([stream], [L1], ADVERTISE, 1, 1, offer=offer)
+    assert ours.media[0].rtpmaps() == offer.media[0].rtpmaps()
