@@ -190,7 +190,7 @@ def _format_attributes(
 ) -> list[Attribute]:
     attrs = [_rtpmap_line(pt, codecs[pt], source) for pt in pts]
     if source is not None:
-        attrs += [("fmtp", f"{pt} {p}") for pt in pts if (p := source.fmtp(pt)) is not None]
+        attrs += [("fmtp", f"{pt} {p}") for pt in pts if (p := source.fmtp(pt))]
         attrs += [(n, source.attribute(n)) for n in _COPIED_ATTRIBUTES if source.has_attribute(n)]
     return attrs
 

@@ -552,3 +552,11 @@ def test_real_baresip_1_0_offer_all_codecs_kept() -> None:
     assert answer.media[0].attribute("ptime") == "20"
     ours = build_recorder_offer([stream], [L1], ADVERTISE, 1, 1, offer=offer)
     assert ours.media[0].rtpmaps() == offer.media[0].rtpmaps()
+
+
+def test_empty_fmtp_is_not_copied() -> None:
+    offer = sdp(
+        *HEAD, "m=audio 4000 RTP/AVP 0 101", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101"
+    )
+    answer = build_answer(offer, streams_from_offer(offer), [L1], ADVERTISE, 1, 1)
+    assert not answer.media[0].has_attribute("fmtp")
