@@ -45,7 +45,8 @@ def describe_event(event: dict[str, Any]) -> str:
             )
             return (
                 f"event call_ended: pauses [{spans or 'none'}] on the recorder's timeline,"
-                f" leaked_ms={event.get('leaked_ms')}, verified={event.get('verified')}"
+                f" leaked_ms={event.get('leaked_ms')},"
+                f" verified={json.dumps(event.get('verified'))}"
             )
         case "command_rejected":
             return f"event command_rejected: {event.get('error')} (cmd_id={event.get('cmd_id')})"

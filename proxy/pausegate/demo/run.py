@@ -97,6 +97,10 @@ async def run_demo(args: argparse.Namespace | DemoOptions, out: TextIO | None = 
     """The whole demo; returns the exit status (0 PASS, 1 FAIL or error)."""
     opts = args if isinstance(args, DemoOptions) else DemoOptions.from_namespace(args)
     say = Progress(out or sys.stdout)
+    say(
+        f"pausegate demo: a {opts.seconds:g} s synthetic call through pausegate, paused and"
+        " resumed over MQTT; then the recording is checked"
+    )
     try:
         script = build_script(opts.seconds, opts.seed)
     except ValueError as exc:

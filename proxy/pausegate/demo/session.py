@@ -48,6 +48,7 @@ PREFIX = "pausegate"
 _SETTLE_S = 0.2  # between the call coming up and the first RTP packet
 _RTP_PORTS = 64  # first quarter for the recorder, the rest for pausegate
 _EVENT_TIMEOUT_S = 5.0
+_READY_TIMEOUT_S = 10.0
 _FILES_TIMEOUT_S = 8.0
 
 
@@ -187,6 +188,10 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
         app = App(load_config(overrides=overrides, env={}))
         await app.start()
         stack.push_async_callback(app.stop)
+        # Commands published before pausegate has subscribed would be lost.
+        if not await wait_for(lambda: app.readiness()[0], _READY_TIMEOUT_S):
+            say(f"FAIL: pausegate is not ready: {app.readiness()[1]}")
+            return 1
         say(
             f"pausegate: SIP udp+tcp {HOST}:{app.sip_port}, RTP {rec_high + 1}-{high},"
             f" hold-back {opts.holdback_ms} ms, behaviour silence,"
@@ -254,6 +259,10 @@ async def _stream_and_command(
     return commands.result()
 
 
+def _clock(epoch_ms: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def _conclude(
     run_dir: Path,
     call_dir: Path,
@@ -285,9 +294,12 @@ def _conclude(
                 start_at = stream.first_arrival_at_ms + check.measured_ms[0]
                 end_at = stream.first_arrival_at_ms + check.measured_ms[1]
                 say.plain(
-                    f"    recorder clock:     withheld audio arrived from pause+"
-                    f"{start_at - pause.at_ms:.0f} ms to resume+{end_at - resume.at_ms:.0f} ms"
-                    " (the hold-back delays the whole recording)"
+                    f"    recorder clock:     withheld span reached the recorder"
+                    f" {_clock(start_at)}-{_clock(end_at)} UTC, i.e. pause"
+                    f" {start_at - pause.at_ms:+.0f} ms to resume {end_at - resume.at_ms:+.0f} ms"
+                )
+                say.plain(
+                    "                        (hold-back + the 20 ms each packet carries + transit)"
                 )
     reasons = [f"stream {s.wav.stem}: {r}" for s, v in results for r in v.reasons]
     if not results:
