@@ -217,7 +217,7 @@ def parse_header_lines(head: bytes) -> tuple[str, list[Header]]:
             if not headers:
                 raise SipParseError("continuation line before any header")
             name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
+            headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
         name = name.strip()
