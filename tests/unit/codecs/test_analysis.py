@@ -6,6 +6,8 @@ import importlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pausegate_codecs.analysis import best_lag, dtmf_level, pilot_absent_spans, tone_level
 from pausegate_codecs.synth import dtmf_tone, speech_like, to_int16, tone
@@ -188,3 +190,33 @@ def test_best_lag_silence_and_empty() -> None:
     assert best_lag(np.zeros(100), np.zeros(100), RATE)[1] == 0.0
     with pytest.raises(ValueError, match="non-empty"):
         best_lag(np.zeros(0), np.zeros(10), RATE)
+
+
+# --- properties -------------------------------------------------------------------------
+
+_SPEECH = speech_like(3.0, seed=11)
+_PILOTED = make_test_signal(4.0, seed=12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lag=st.integers(min_value=-4000, max_value=4000), gain=st.floats(0.05, 1.0))
+def test_property_any_lag_within_range_is_found_exactly(lag: int, gain: float) -> None:
+    pad = np.zeros(max(lag, 0), dtype=np.float32)
+    rec = np.concatenate((pad, _SPEECH[max(-lag, 0) :]))
+    found, corr = best_lag(_SPEECH, gain * rec, RATE)
+    assert found == lag
+    assert corr == pytest.approx(1.0, abs=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    start=st.integers(min_value=800, max_value=16_000),
+    length=st.integers(min_value=400, max_value=12_000),
+)
+def test_property_a_silenced_span_is_found_within_2_ms(start: int, length: int) -> None:
+    x = _PILOTED.copy()
+    x[start : start + length] = 0.0
+    spans = pilot_absent_spans(to_int16(x), RATE)
+    assert len(spans) == 1
+    assert spans[0][0] == pytest.approx(start / RATE, abs=0.002)
+    assert spans[0][1] == pytest.approx((start + length) / RATE, abs=0.002)
