@@ -22,14 +22,14 @@ import enum
 import re
 from dataclasses import dataclass
 
-from pausegate.calls.bodies import SDP_CONTENT_TYPE, Offer, call_identity, parse_offer
-from pausegate.calls.hooks import CallLog, Effect, SendMessage, SetupMedia, TeardownMedia
+from pausegate.calls.bodies import SDP_CONTENT_TYPE
+from pausegate.calls.hooks import CallLog, Effect, SendMessage, TeardownMedia
 from pausegate.calls.model import LocalStream
 from pausegate.calls.recorder_leg import RecorderLeg
 from pausegate.calls.requests import Local, error_headers, ok_headers, unsupported_tags
-from pausegate.calls.sip_call import Call, CallEvent, CallState, TelReoffer
-from pausegate.errors import RemoteError, SipParseError
-from pausegate.sdp.negotiation import UnsupportedMedia, build_answer, is_session_refresh
+from pausegate.calls.sip_call import Call, CallEvent, CallState
+from pausegate.calls.telephony_leg import TelephonyLeg
+from pausegate.errors import SipParseError
 from pausegate.sip.dialog import Dialog, NewToken, dialog_id_of_request
 from pausegate.sip.headers import SipUri
 from pausegate.sip.layer import (
@@ -72,7 +72,6 @@ COUNTED_METHODS = frozenset(
     ]
 )
 IN_DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK"})
-LIVE = frozenset({CallState.ANSWERED, CallState.ESTABLISHED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +129,7 @@ class B2bua:
         )
         self.calls: dict[str, Call] = {}
         self.rec = RecorderLeg(self)
+        self.tel = TelephonyLeg(self)
         self.by_invite_key: dict[TxKey, str] = {}
         self._session_seed = session_seed
         self._draining = False
@@ -176,7 +176,7 @@ class B2bua:
             call.bye_recorder = False
             return [TeardownMedia(call_id)]
         call.advance(CallEvent.MEDIA_READY)
-        return [self._log(call, "recorder_inviting"), *self.rec.invite(call, now)]
+        return [self.log_call(call, "recorder_inviting"), *self.rec.invite(call, now)]
 
     def media_failed(self, call_id: str, now: float) -> list[Effect]:
         """setup_call raised (ResourceExhausted or otherwise): 503 with Retry-After."""
@@ -188,7 +188,7 @@ class B2bua:
             out += self.respond(call.invite_key, call.invite, 503)
             self.calls_rejected += 1
         call.advance(CallEvent.MEDIA_FAILED)
-        return [*out, *self._end(call, "no media resources")]
+        return [*out, *self.end(call, "no media resources")]
 
     def media_released(self, call_id: str, now: float) -> list[Effect]:
         call = self.calls.get(call_id)
@@ -198,7 +198,7 @@ class B2bua:
         if call.bye_recorder and call.rec_dialog is not None:
             return self.rec.bye(call, now)
         call.advance(CallEvent.RECORDER_BYE_DONE)
-        return self._end(call, call.hangup_reason)
+        return self.end(call, call.hangup_reason)
 
     def terminate_call(self, call_id: str, reason: str, now: float) -> list[Effect]:
         """End a call from our side (RTP inactivity, shutdown): BYE both legs, teardown."""
@@ -206,7 +206,7 @@ class B2bua:
         if call is None:
             return []
         if call.state in (CallState.MEDIA_SETUP, CallState.RECORDER_INVITING):
-            return self.abandon(call, 503, reason, now)
+            return self.tel.abandon(call, 503, reason, now)
         return self.hangup(call, reason, bye_telephony=True, bye_recorder=True, now=now)
 
     def signal_recorder(self, call_id: str, paused: bool, now: float) -> list[Effect]:
@@ -330,13 +330,13 @@ class B2bua:
             key = (counted_method(method), str(msg.status))
         self._messages[key] = self._messages.get(key, 0) + 1
 
-    def _log(self, call: Call, state: str, detail: str = "") -> CallLog:
+    def log_call(self, call: Call, state: str, detail: str = "") -> CallLog:
         return CallLog(call.call_id, call.identity.agent, state, detail)
 
     # -- requests ---------------------------------------------------------------------------
     def _on_request(self, req: SipRequest, key: TxKey, source: Target, now: float) -> list[Effect]:
         if req.method == "CANCEL":
-            return self._on_cancel(req, key, now)
+            return self.tel.on_cancel(req, key, now)
         if unsupported_tags(req):
             return self.respond(key, req, 420, now=now)
         mf = req.get("Max-Forwards")
@@ -346,7 +346,7 @@ class B2bua:
             return self._in_dialog(req, key, source, now)
         match req.method:
             case "INVITE":
-                return self._on_invite(req, key, source, now)
+                return self.tel.on_invite(req, key, source, now)
             case "OPTIONS":
                 return self.respond_ok(key, req, source, now=now)
             case m if m in IN_DIALOG_ONLY:
@@ -374,7 +374,7 @@ class B2bua:
                     now=now,
                 )
             case "INVITE" | "UPDATE" if leg is Leg.TELEPHONY:
-                return self._telephony_reoffer(call, req, key, source, now)
+                return self.tel.reoffer(call, req, key, source, now)
             case "INVITE" | "UPDATE":
                 return self.rec.on_reoffer(call, req, key, source, now)
             case "OPTIONS" | "INFO":
@@ -392,82 +392,6 @@ class B2bua:
             return call, Leg.RECORDER, call.rec_dialog
         return None
 
-    def _on_invite(self, req: SipRequest, key: TxKey, source: Target, now: float) -> list[Effect]:
-        status = 0
-        offer: Offer | None = None
-        if self._draining or len(self.calls) >= self.settings.max_calls:
-            status = 503
-        elif req.call_id in self.calls or self.rec.call_of(req.call_id) is not None:
-            status = 482  # merged request or a loop through ourselves (§8.2.2.2)
-        else:
-            try:
-                offer = parse_offer(req)
-                status = 0 if offer is not None else 488
-            except UnsupportedMedia:
-                status = 488
-            except RemoteError:
-                status = 400
-        if offer is None or status:
-            self.calls_rejected += 1
-            return [
-                CallLog(req.call_id, None, "rejected", f"INVITE answered {status}"),
-                *self.respond(key, req, status or 488, now=now),
-            ]
-        try:
-            identity = call_identity(
-                req,
-                offer,
-                key_header=self.settings.key_header,
-                agent_header=self.settings.agent_header,
-                agent_pattern=self.agent_pattern,
-            )
-        except RemoteError:
-            self.calls_rejected += 1
-            return self.respond(key, req, 400, now=now)
-        call = Call(
-            identity=identity,
-            invite=req,
-            invite_key=key,
-            source=source,
-            local_tag=self.new_token(),
-            offer_sdp=offer.sdp,
-            streams=offer.streams,
-            metadata=offer.metadata,
-            rec_call_id=f"{self.new_token()}@{self.local.host}",
-            session_id=self.next_session_id(),
-        )
-        self.calls[call.call_id] = call
-        self.by_invite_key[key] = call.call_id
-        self.rec.register(call)
-        self.calls_total += 1
-        kind = "SIPREC" if offer.metadata is not None else "plain"
-        return [
-            self._log(call, "media_setup", f"{kind} INVITE, {len(offer.streams)} stream(s)"),
-            SetupMedia(identity, offer.streams),
-        ]
-
-    def _on_cancel(self, req: SipRequest, key: TxKey, now: float) -> list[Effect]:
-        invite_key = self.layer.find_invite_for_cancel(req)
-        call_id = self.by_invite_key.get(invite_key) if invite_key is not None else None
-        call = self.calls.get(call_id) if call_id is not None else None
-        if call is None:
-            return self.respond(key, req, 481, now=now)
-        out = self.respond(key, req, 200, to_tag=call.local_tag, headers=[], now=now)
-        if call.state in (CallState.MEDIA_SETUP, CallState.RECORDER_INVITING):
-            out += self.abandon(call, 487, "CANCEL from telephony", now)
-        return out
-
-    def abandon(self, call: Call, status: int, reason: str, now: float) -> list[Effect]:
-        """Give up a call telephony has no answer for yet: final ``status``, release both."""
-        out = self.respond(call.invite_key, call.invite, status, to_tag=call.local_tag, now=now)
-        inviting = call.state is CallState.RECORDER_INVITING
-        call.advance(CallEvent.CANCEL)
-        call.hangup_reason = reason
-        out.append(self._log(call, "cancelling", reason))
-        if inviting:
-            out += self.rec.cancel(call, now)
-        return out
-
     def _on_ack(self, ack: SipRequest, now: float) -> list[Effect]:
         found = self._find_dialog(ack)
         if found is None:
@@ -475,7 +399,7 @@ class B2bua:
         call, leg, _ = found
         if leg is Leg.TELEPHONY and call.state is CallState.ANSWERED:
             call.advance(CallEvent.TELEPHONY_ACK)
-            return [self._log(call, "established"), *self.rec.maybe_signal(call, now)]
+            return [self.log_call(call, "established"), *self.rec.maybe_signal(call, now)]
         return []
 
     def _on_failed(self, key: TxKey, request: SipRequest, now: float) -> list[Effect]:
@@ -487,61 +411,18 @@ class B2bua:
             return []
         return self.rec.on_failed(key, request, now)
 
-    def _telephony_reoffer(
-        self, call: Call, req: SipRequest, key: TxKey, source: Target, now: float
-    ) -> list[Effect]:
-        tag = call.local_tag
-        if call.state not in LIVE:
-            return self.respond(key, req, 491, to_tag=tag, now=now)
-        if (call.reoffer is not None and call.reoffer.tel is not None) or (
-            call.reoffer_retry_tel is not None
-        ):
-            return self.respond(key, req, 500, to_tag=tag, now=now)  # §14.2
-        if call.reoffer is not None or call.reoffer_retry_at is not None:
-            return self.respond(key, req, 491, to_tag=tag, now=now)  # glare
-        try:
-            offer = parse_offer(req)
-        except UnsupportedMedia:
-            return self.respond(key, req, 488, to_tag=tag, now=now)
-        except RemoteError:
-            return self.respond(key, req, 400, to_tag=tag, now=now)
-        current = bytes(call.answer_sdp) if call.answer_sdp is not None else None
-        if offer is None or is_session_refresh(call.offer_sdp, offer.sdp):
-            sdp = current if (offer is not None or req.method == "INVITE") else None
-            return self.respond_ok(key, req, source, to_tag=tag, sdp=sdp, now=now)
-        if [s.label for s in offer.streams] != [s.label for s in call.streams]:
-            return self.respond(key, req, 488, to_tag=tag, now=now)  # streams cannot change
-        call.offer_sdp = offer.sdp
-        call.streams = offer.streams
-        if offer.metadata is not None:
-            call.metadata = offer.metadata
-        call.answer_version += 1
-        answer = build_answer(
-            offer.sdp,
-            call.streams,
-            call.local,
-            self.local.host,
-            call.session_id,
-            call.answer_version,
-        )
-        return [
-            self._log(call, "reoffer", f"{req.method} from telephony"),
-            *self.rec.update_media(call),
-            *self.rec.reoffer(call, now, TelReoffer(key, req, source, answer)),
-        ]
-
     # -- ending ---------------------------------------------------------------------------------
     def hangup(
         self, call: Call, reason: str, *, bye_telephony: bool, bye_recorder: bool, now: float
     ) -> list[Effect]:
         if call.state is CallState.RECORDER_INVITING:
-            return self.abandon(call, 503, reason, now)
+            return self.tel.abandon(call, 503, reason, now)
         if not call.can(CallEvent.HANGUP):
             return []
         call.advance(CallEvent.HANGUP)
         call.hangup_reason = reason
         call.bye_recorder = bye_recorder
-        out: list[Effect] = [self._log(call, "terminating", reason)]
+        out: list[Effect] = [self.log_call(call, "terminating", reason)]
         out += self.rec.drop_pending(call, now)
         if bye_telephony and call.tel_dialog is not None:
             bye = call.tel_dialog.create_request(
@@ -553,23 +434,9 @@ class B2bua:
         out.append(TeardownMedia(call.call_id))
         return out
 
-    def _end(self, call: Call, reason: str) -> list[Effect]:
+    def end(self, call: Call, reason: str) -> list[Effect]:
+        """Forget an ended call (its last log line)."""
         self.calls.pop(call.call_id, None)
         self.by_invite_key.pop(call.invite_key, None)
         self.rec.forget(call)
-        return [self._log(call, "ended", reason)]
-
-    def end(self, call: Call, reason: str) -> list[Effect]:
-        return self._end(call, reason)
-
-    def telephony_answer(self, call: Call, answer_sdp: bytes, now: float) -> list[Effect]:
-        """The 200 to telephony's INVITE, once the recorder has answered (rule 2)."""
-        call.tel_dialog = Dialog.as_uas(call.invite, call.local_tag)
-        return self.respond_ok(
-            call.invite_key,
-            call.invite,
-            call.source,
-            to_tag=call.local_tag,
-            sdp=answer_sdp,
-            now=now,
-        )
+        return [self.log_call(call, "ended", reason)]

@@ -187,7 +187,7 @@ class RecorderLeg:
                 call.advance(CallEvent.RECORDER_ANSWERED)
                 call.bye_recorder = True
                 out += [
-                    b._log(call, "terminating", "recorder answered late"),
+                    b.log_call(call, "terminating", "recorder answered late"),
                     TeardownMedia(call.call_id),
                 ]
             return out
@@ -202,8 +202,8 @@ class RecorderLeg:
         call.answer_sdp = answer
         call.advance(CallEvent.RECORDER_ANSWERED)
         out.append(MediaAnswered(call.call_id, tuple(answers)))
-        out.append(b._log(call, "answered"))
-        out += b.telephony_answer(call, bytes(answer), now)
+        out.append(b.log_call(call, "answered"))
+        out += b.tel.answer(call, bytes(answer), now)
         return out + self.maybe_signal(call, now)
 
     def _invite_failed(
@@ -219,7 +219,7 @@ class RecorderLeg:
         call.advance(CallEvent.RECORDER_FAILED)
         call.bye_recorder = bye
         call.hangup_reason = call.hangup_reason or reason
-        return [*out, b._log(call, "terminating", reason), TeardownMedia(call.call_id)]
+        return [*out, b.log_call(call, "terminating", reason), TeardownMedia(call.call_id)]
 
     def _orphan_2xx(self, resp: SipResponse, now: float) -> list[Effect]:
         """A 2xx to an INVITE of a call that is gone: ACK it, then BYE it (rule 2)."""
@@ -282,7 +282,7 @@ class RecorderLeg:
         if call.want_inactive == call.offered_inactive or call.want_inactive == call.signal_failed:
             return []
         detail = "pause" if call.want_inactive else "resume"
-        return [self.b._log(call, "signal", detail), *self.reoffer(call, now)]
+        return [self.b.log_call(call, "signal", detail), *self.reoffer(call, now)]
 
     def _reinvite_response(self, call: Call, resp: SipResponse, now: float) -> list[Effect]:
         pending = call.reoffer
@@ -297,7 +297,7 @@ class RecorderLeg:
             answers = parse_answer(pending.sdp, answer_of(resp))
             out.append(MediaAnswered(call.call_id, tuple(answers)))
         except RemoteError:
-            out.append(self.b._log(call, "warning", "recorder re-answer unusable"))
+            out.append(self.b.log_call(call, "warning", "recorder re-answer unusable"))
         call.rec_offer = pending.sdp
         call.offered_inactive = pending.inactive
         call.signal_failed = None
@@ -323,7 +323,7 @@ class RecorderLeg:
                 call, f"recorder re-INVITE {status}", bye_telephony=True,
                 bye_recorder=status != 481, now=now,
             )  # fmt: skip
-        return [*out, self.b._log(call, "warning", f"recorder refused re-offer ({status})")]
+        return [*out, self.b.log_call(call, "warning", f"recorder refused re-offer ({status})")]
 
     def _answer_telephony(self, call: Call, tel: TelReoffer | None, now: float) -> list[Effect]:
         if tel is None:
@@ -384,7 +384,7 @@ class RecorderLeg:
         if call.rec_answer_deadline is not None and call.rec_answer_deadline <= now:
             call.rec_answer_deadline = None
             if call.state is CallState.RECORDER_INVITING:
-                out += self.b.abandon(call, 503, "recorder did not answer", now)
+                out += self.b.tel.abandon(call, 503, "recorder did not answer", now)
             elif call.state is CallState.CANCELLING and call.can(CallEvent.RECORDER_FAILED):
                 call.advance(CallEvent.RECORDER_FAILED)
                 call.bye_recorder = False
