@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from tests.fixtures.audio import compare_recording, segment_correlation, write_test_wav
 from tests.fixtures.baresip import (
+    BaresipCaller,
     BaresipError,
+    BaresipEvent,
     BaresipFactory,
     BaresipRecorder,
     baresip_factory,
@@ -302,3 +304,51 @@ async def test_sequential_calls_to_one_recorder_keep_separate_recordings(
     for reference, recording in zip((first, second), recordings, strict=True):
         check = compare_recording(reference, recording)
         assert check.correlation > 0.98, f"{check}; {baresip_factory.describe()}"
+
+
+@pytest.mark.parametrize(
+    ("param", "status"),
+    [
+        ("486 Busy Here", 486),
+        ("200", 200),
+        ("Connection reset by peer", None),
+        ("end of file", None),
+        (None, None),
+        ("4860 x", None),
+    ],
+)
+def test_event_sip_status_parsing(param: str | None, status: int | None) -> None:
+    ev = BaresipEvent.from_json({"event": True, "type": "CALL_CLOSED", "param": param}, 1.0)
+    assert ev.sip_status == status
+    assert ev.call_id is None
+
+
+@pytest.mark.baresip
+def test_configs_bind_loopback_only_and_load_only_what_is_needed(tmp_path: Path) -> None:
+    require_baresip()
+    write_test_wav(tmp_path / "sent.wav", 0.1, rate=16000)
+    caller = BaresipCaller(tmp_path / "c", tmp_path / "sent.wav")
+    recorder = BaresipRecorder(tmp_path / "r")
+    for peer in (caller, recorder):
+        config = dict(line.split("\t", 1) for line in peer.config_text().splitlines())
+        modules = [
+            v
+            for line in peer.config_text().splitlines()
+            for k, v in [line.split("\t")]
+            if k.startswith("module")
+        ]
+        assert config["net_interface"] == "127.0.0.1"
+        assert config["sip_listen"] == f"127.0.0.1:{peer.sip_port}"
+        assert config["ctrl_tcp_listen"] == f"127.0.0.1:{peer.ctrl_port}"
+        assert not any(
+            m.startswith(("alsa", "oss", "pulse", "jack", "stun", "ice")) for m in modules
+        )
+        assert "ctrl_tcp.so" in modules
+        assert "regint=0" in peer.accounts_text()
+    assert "answermode=auto" in recorder.accounts_text()
+    assert "answermode=manual" in caller.accounts_text()
+    caller_config = caller.config_text()
+    assert f"audio_source\taufile,{(tmp_path / 'sent.wav').resolve()}" in caller_config
+    assert "ausrc_srate\t16000" in caller_config  # aufile insists on the WAV's own rate
+    assert "sndfile.so" in recorder.config_text()
+    assert "sndfile.so" not in caller_config
