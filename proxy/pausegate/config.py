@@ -458,7 +458,7 @@ def _env_key(var: str) -> str | None:
 
 
 def load_config(
-    path: Path | None = None,
+    path: Path | str | None = None,
     overrides: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     *,
@@ -473,7 +473,7 @@ def load_config(
     """
     raw: dict[str, tuple[object, str]] = {}
     if path is not None:
-        raw.update(_from_toml(path))
+        raw.update(_from_toml(Path(path)))
     for var, value in (os.environ if env is None else env).items():
         if not var.startswith(ENV_PREFIX) or var in ENV_IGNORED:
             continue

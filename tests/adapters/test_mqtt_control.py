@@ -374,3 +374,26 @@ async def test_request_stop_flushes_and_returns(mosquitto: Mosquitto) -> None:
             "pausegate/v1/state/call/call-1",
             "pausegate/v1/instances/pg-1",
         ]
+
+
+async def test_poison_response_topics_and_event_topics_do_not_stop_the_loop(
+    mosquitto: Mosquitto,
+) -> None:
+    target = FakeTarget()
+    stats = ControlStats()
+    control = MqttControl(settings(mosquitto), target, "pg-1", stats=stats)
+    async with client(mosquitto) as c, running(control) as task:
+        await c.subscribe("pausegate/v1/events/#", qos=1)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = "replies/+/wild"
+        await c.publish("pausegate/v1/control/call/c1", b'{"action":"pause"}', 1, properties=props)
+        await target.wait_for(lambda: target.applied)
+        # an event whose call id cannot be encoded as UTF-8 is dropped, not fatal
+        control.publish_events([CallStarted(CallIdentity("bad\udcff", ("k",), None), 1.0, False)])
+        await c.publish("pausegate/v1/control/call/c2", b'{"action":"pause"}', 1)
+        await target.wait_for(lambda: len(target.applied) == 2)
+        topics = [(await next_message(c)).topic.value for _ in range(2)]
+        assert topics == ["pausegate/v1/events/call/call-1"] * 2
+        assert not task.done()
+    assert stats.snapshot().counters["pausegate_bad_input_total"] == {("mqtt_topic",): 1}
+    assert stats.snapshot().counters["pausegate_mqtt_events_dropped_total"] == 2

@@ -13,6 +13,7 @@ from pausegate.control.topics import (
     decode_level,
     encode_level,
     event_topic,
+    is_publishable,
     parse_control_topic,
     presence_topic,
     raw_event_topic_for,
@@ -105,3 +106,10 @@ def test_raw_event_topic_for_bad_levels() -> None:
     assert raw_event_topic_for("pausegate", "pausegate/v1/control/room/x") is None
     assert raw_event_topic_for("pausegate", "pausegate/v1/control/call/a/b") is None
     assert raw_event_topic_for("pausegate", "elsewhere/x") is None
+
+
+def test_is_publishable() -> None:
+    assert is_publishable("a/b/c")
+    assert is_publishable(control_topic("p", Scope.CALL, "+#/\x00"))
+    for bad in ("", "a/+/b", "a/#", "a\x00b", "x" * 70000, "bad\udcff"):
+        assert not is_publishable(bad)

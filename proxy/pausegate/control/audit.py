@@ -73,7 +73,10 @@ class AuditLog:
         if "prev" in record:
             raise ValueError("audit record must not carry its own 'prev'")
         obj = {"prev": self.last_hash, **record}
-        line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        try:
+            line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        except UnicodeEncodeError:  # a lone surrogate from a peer: keep it escaped
+            line = json.dumps(obj, separators=(",", ":"), default=str).encode()
         with self.path.open("ab") as f:
             f.write(line + b"\n")
             f.flush()

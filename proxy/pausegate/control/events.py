@@ -68,7 +68,10 @@ def _ms(value: float | None) -> int | float | None:
 
 
 def _encode(obj: Mapping[str, object]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate from a peer: escape it, stay valid JSON
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _common(name: str, call: CallIdentity | None) -> dict[str, object]:

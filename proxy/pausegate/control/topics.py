@@ -123,3 +123,14 @@ def raw_event_topic_for(prefix: str, topic: str) -> tuple[Scope, str, str] | Non
         return None
     scope = Scope(scope_word)
     return scope, level, f"{_base(prefix)}/events/{scope.value}/{level}"
+
+
+def is_publishable(topic: str) -> bool:
+    """True when ``topic`` is a valid MQTT topic name to publish to (MQTT 5 §4.7): not
+    empty, no wildcards, no NUL, at most 65535 UTF-8 bytes. Used on Response Topics."""
+    if not topic or any(c in topic for c in "+#\0"):
+        return False
+    try:
+        return len(topic.encode("utf-8")) <= 65535
+    except UnicodeEncodeError:
+        return False

@@ -51,13 +51,14 @@ from pausegate.control.events import (
 from pausegate.control.topics import (
     control_subscriptions,
     control_topic,
+    is_publishable,
     parse_control_topic,
     presence_topic,
     raw_event_topic_for,
     reply_topic,
 )
 from pausegate.errors import CommandError, TopicError
-from pausegate.gate.events import CommandOutcome, CommandRejected, GateEvent
+from pausegate.gate.events import CallStateChanged, CommandOutcome, CommandRejected, GateEvent
 from pausegate.metrics import UNKNOWN, BadInput, CommandResult, ControlStats
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class MqttSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    keepalive_s: int = 30
+    keepalive_s: int = 10  # a silent broker is noticed within 1.5 x keepalive
     session_expiry_s: int = 3600
     connect_timeout_s: float = 10.0
     buffer_size: int = 10_000
@@ -177,17 +178,8 @@ class MqttControl:
     def publish_events(self, events: Iterable[GateEvent]) -> None:
         """Queue events (and their retained state) for publishing; never blocks."""
         for event in events:
-            record = event_record(event)
-            if (
-                record is not None
-                and self._audit is not None
-                and record["event"]
-                in (
-                    "paused",
-                    "resumed",
-                )
-            ):
-                self._audit.append(record)
+            if self._audit is not None and isinstance(event, CallStateChanged):
+                self._audit.append(event_record(event) or {})
             for pub in event_publications(self._prefix, event):
                 self._enqueue(_Outgoing(pub.topic, pub.payload, pub.retained))
 
@@ -311,9 +303,13 @@ class MqttControl:
                 if item.correlation is not None:
                     properties = _properties(PacketTypes.PUBLISH)
                     properties.CorrelationData = item.correlation
-                await client.publish(
-                    item.topic, item.payload, qos=1, retain=item.retained, properties=properties
-                )
+                try:
+                    await client.publish(
+                        item.topic, item.payload, qos=1, retain=item.retained, properties=properties
+                    )
+                except ValueError:  # a topic paho refuses (e.g. not UTF-8): never a poison pill
+                    self._stats.count_events_dropped()
+                    log.warning("mqtt publish refused by the client library, dropped")
                 if self._buffer and self._buffer[0] is item:
                     self._buffer.popleft()
                 if task is not None and task.cancelling():
@@ -413,6 +409,10 @@ class MqttControl:
     ) -> None:
         if response_topic is None or self._settings.protocol != 5:
             return
+        if not is_publishable(response_topic):
+            self._stats.count_bad_input(BadInput.MQTT_TOPIC)
+            log.info("mqtt command with an invalid response topic: no reply")
+            return
         self._enqueue(_Outgoing(response_topic, reply_payload(outcome), correlation=correlation))
 
 
@@ -445,7 +445,7 @@ async def publish_command(
         identifier=f"pausegate-ctl-{nonce}",
         protocol=aiomqtt.ProtocolVersion.V5 if protocol == 5 else aiomqtt.ProtocolVersion.V311,
         tls_params=_tls_params(broker, tls_ca, tls_cert, tls_key),
-        timeout=wait_reply_s,
+        timeout=max(wait_reply_s, 5.0),
     )
     topic = control_topic(prefix, scope, key)
     payload = serialize_command(cmd)
@@ -464,7 +464,8 @@ async def publish_command(
                 _, correlation, _ = _props(message)
                 if correlation != nonce.encode() or not isinstance(message.payload, bytes):
                     continue
-                reply = json.loads(message.payload)
-                if isinstance(reply, dict):
-                    return reply
+                with contextlib.suppress(ValueError):
+                    reply = json.loads(message.payload)
+                    if isinstance(reply, dict):
+                        return reply
     raise TimeoutError("no reply")  # unreachable unless the broker ends the iteration

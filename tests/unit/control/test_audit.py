@@ -100,3 +100,12 @@ def test_records() -> None:
     assert event_record(change) == {"kind": "event", **event_record(change)}  # type: ignore[dict-item]
     assert event_record(change)["event"] == "paused"  # type: ignore[index]
     assert event_record(CommandRejected(Scope.CALL, "k", None, "e", 1.0)) is None
+
+
+def test_unencodable_text_is_escaped_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path, fsync=False)
+    log.append({"key": "bad\udcff"})
+    log.append({"key": "ünï"})
+    assert verify_chain(path) == (True, None)
+    assert json.loads(lines(path)[0])["key"] == "bad\udcff"
