@@ -146,3 +146,63 @@ async def test_recorder_unreachable_gives_503(recorder: RecorderServer) -> None:
         peer.close()
         dead.close()
         await svc.stop()
+
+
+@pytest.mark.asyncio
+async def test_recorder_over_tcp(recorder: RecorderServer) -> None:
+    hooks = FakeHooks()
+    svc = make_service(f"sip:rec@{HOST}:{recorder.port};transport=tcp", hooks)
+    await svc.start()
+    peer = await UdpPeer().open()
+    try:
+        ua = TelUa("rec-tcp", host=HOST, port=peer.port)
+        peer.send(ua.make_invite(), svc.port)
+        ok = await peer.response(200)
+        peer.send(ua.confirm(ok), svc.port)
+        peer.send(ua.request("BYE"), svc.port)
+        await peer.response(200, "BYE")
+        assert await svc.wait_idle(5.0)
+        assert len(recorder.finished) == 1
+    finally:
+        peer.close()
+        await svc.stop()
+
+
+@pytest.mark.asyncio
+async def test_tcp_recorder_refusing_connections_gives_503_fast() -> None:
+    hooks = FakeHooks()
+    closed = UdpPeer()
+    await closed.open()  # nothing listens on TCP at this port
+    svc = make_service(f"sip:rec@{HOST}:{closed.port};transport=tcp", hooks, t1_s=0.5)
+    await svc.start()
+    peer = await UdpPeer().open()
+    try:
+        ua = TelUa("rec-refused", host=HOST, port=peer.port)
+        peer.send(ua.make_invite(), svc.port)
+        resp = await peer.response(503)  # well before Timer B (32 s)
+        assert resp.get("Retry-After") is not None
+    finally:
+        peer.close()
+        closed.close()
+        await svc.stop()
+
+
+@pytest.mark.asyncio
+async def test_cancel_drain_and_no_ports(service: tuple[SipService, FakeHooks]) -> None:
+    svc, hooks = service
+    peer = await UdpPeer().open()
+    try:
+        hooks.exhausted = True
+        ua = TelUa("no-ports", host=HOST, port=peer.port)
+        peer.send(ua.make_invite(), svc.port)
+        assert (await peer.response(503)).get("Retry-After") is not None
+        hooks.exhausted = False
+        svc.begin_drain()
+        ua2 = TelUa("draining", host=HOST, port=peer.port)
+        peer.send(ua2.make_invite(), svc.port)
+        await peer.response(503)
+        assert svc.active_calls() == 0
+        peer.send(ua2.cancel(), svc.port)
+        await peer.response(200, "CANCEL")  # matched, but the INVITE was already answered
+    finally:
+        peer.close()

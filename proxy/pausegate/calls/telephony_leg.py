@@ -92,13 +92,15 @@ class TelephonyLeg:
         ]
 
     def on_cancel(self, req: SipRequest, key: TxKey, now: float) -> list[Effect]:
+        """§9.2: 481 without a matching INVITE transaction, else 200 (and 487 if early)."""
         invite_key = self.b.layer.find_invite_for_cancel(req)
-        call_id = self.b.by_invite_key.get(invite_key) if invite_key is not None else None
-        call = self.b.calls.get(call_id) if call_id is not None else None
-        if call is None:
+        if invite_key is None:
             return self.b.respond(key, req, 481, now=now)
-        out = self.b.respond(key, req, 200, to_tag=call.local_tag, headers=[], now=now)
-        if call.state in (CallState.MEDIA_SETUP, CallState.RECORDER_INVITING):
+        call_id = self.b.by_invite_key.get(invite_key)
+        call = self.b.calls.get(call_id) if call_id is not None else None
+        tag = call.local_tag if call is not None else None
+        out = self.b.respond(key, req, 200, to_tag=tag, headers=[], now=now)
+        if call is not None and call.state in (CallState.MEDIA_SETUP, CallState.RECORDER_INVITING):
             out += self.abandon(call, 487, "CANCEL from telephony", now)
         return out
 
