@@ -245,24 +245,44 @@ async def test_caller_commands_and_analysis_pass_against_a_stand_in_gate(
     assert -1.0 <= check.late_end_ms <= 20.0
 
 
-@pytest.mark.asyncio
-@pytest.mark.timeout(60)
-@pytest.mark.skipif(
+_NO_APP = pytest.mark.skipif(
     importlib.util.find_spec("pausegate.app") is None
     or importlib.util.find_spec("pausegate.recorder.app") is None,
     reason="pausegate.app.App or pausegate.recorder.app.RecorderServer has not landed yet",
 )
-async def test_demo_end_to_end_passes(tmp_path: Path) -> None:
+
+
+@_NO_APP
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("siprec", [False, True], ids=["plain", "siprec"])
+async def test_demo_end_to_end_passes(tmp_path: Path, siprec: bool) -> None:
     out = io.StringIO()
-    status = await run_demo(DemoOptions(out=tmp_path, seconds=6.0), out)
+    status = await run_demo(DemoOptions(out=tmp_path, seconds=4.0, siprec=siprec), out)
     text = out.getvalue()
     assert status == 0, text
-    assert "call up" in text
-    assert "pause sent at" in text
-    assert "resume sent at" in text
+    for expected in ("call up", "pause sent at", "resume sent at", "event paused"):
+        assert expected in text
     assert "event call_ended" in text
-    assert "PASS" in text
+    assert "leaked_ms=0," in text
+    assert "RFC 4733 packets received 0" in text
+    assert "\nPASS: " in text
     (run_dir,) = await asyncio.to_thread(lambda: list(tmp_path.iterdir()))
     png = await asyncio.to_thread((run_dir / "waveform.png").stat)
     assert png.st_size > 10_000
     assert await asyncio.to_thread(lambda: list((run_dir / "recordings").rglob("*.wav")))
+
+
+@_NO_APP
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_demo_fails_when_a_late_pause_outruns_the_holdback(tmp_path: Path) -> None:
+    """The pause leaves 300 ms after its `at`, the hold-back is 200 ms: ~100 ms leak."""
+    out = io.StringIO()
+    opts = DemoOptions(out=tmp_path, seconds=4.0, pause_late_ms=300)
+    status = await run_demo(opts, out)
+    text = out.getvalue()
+    assert status == 1, text
+    assert "\nFAIL:" in text
+    assert "too little at the start (the one rule: never less)" in text
+    assert "pausegate reports leaked_ms=" in text

@@ -5,7 +5,10 @@ Rules:
    then snapped to the digital-silence run under them when there is one
    (verdict.refine_spans), so edges are exact to the sample under ``silence``.
 2. In-band DTMF is measured inside each expected span, away from its edges by
-   ``_DTMF_EDGE_MS`` so the speech just outside does not count as a tone.
+   ``_DTMF_EDGE_MS``, as a dual tone: a window counts only when one low-group and
+   one high-group frequency (Q.23) carry most of its power, so leaked speech (which
+   has energy at those frequencies too) is not mistaken for a digit; leaked speech
+   is the pilot check's to find.
 3. The text says what was expected, what was measured, by how much they differ,
    and why a FAIL failed; it never prints a payload or a digit.
 """
@@ -23,6 +26,7 @@ import numpy as np
 from pausegate.demo.verdict import (
     DEFAULT_LIMITS,
     CommandedSpan,
+    FloatArray,
     Recording,
     Reference,
     SendClock,
@@ -33,12 +37,15 @@ from pausegate.demo.verdict import (
     refine_spans,
 )
 from pausegate.rtp.packet import ts_diff
-from pausegate_codecs.analysis import best_lag, dtmf_level, pilot_absent_spans
-from pausegate_codecs.synth import read_wav
+from pausegate_codecs.analysis import best_lag, pilot_absent_spans, tone_level
+from pausegate_codecs.synth import DTMF_FREQUENCIES, read_wav
 
 PILOT_HZ = 1000.0
 _DTMF_EDGE_MS = 10.0
 _DTMF_WINDOW_MS = 40.0
+_DTMF_POWER_SHARE = 0.5
+_LOW_HZ = tuple(sorted({low for low, _ in DTMF_FREQUENCIES.values()}))
+_HIGH_HZ = tuple(sorted({high for _, high in DTMF_FREQUENCIES.values()}))
 _SNAP_MS = 5.0
 
 
@@ -86,17 +93,28 @@ def measure_withheld(rec: Recording) -> list[tuple[int, int]]:
     return refine_spans(coarse, rec.samples, round(_SNAP_MS * rate / 1000.0))
 
 
+def dual_tone_level(x: FloatArray, rate: int, window_ms: float = _DTMF_WINDOW_MS) -> float:
+    """Largest DTMF amplitude (the weaker of the two tones) over windows where a
+    low-group plus a high-group tone hold at least ``_DTMF_POWER_SHARE`` of the power."""
+    n = round(window_ms * rate / 1000.0)
+    count = x.size // n
+    if count == 0:
+        return 0.0
+    low = np.max([tone_level(x, rate, hz, window_ms) for hz in _LOW_HZ], axis=0)
+    high = np.max([tone_level(x, rate, hz, window_ms) for hz in _HIGH_HZ], axis=0)
+    power = np.mean(np.asarray(x[: count * n], dtype=np.float64).reshape(count, n) ** 2, axis=1)
+    tonal = (low**2 + high**2) / 2.0 >= _DTMF_POWER_SHARE * np.maximum(power, 1e-12)
+    both = np.minimum(low, high)
+    return float(np.max(np.where(tonal, both, 0.0)))
+
+
 def dtmf_levels_in(rec: Recording, spans: Sequence[tuple[int, int]]) -> list[float]:
-    """Largest in-band DTMF amplitude inside each span (edges trimmed)."""
+    """In-band DTMF amplitude (``dual_tone_level``) inside each span, edges trimmed."""
     edge = round(_DTMF_EDGE_MS * rec.clock_rate / 1000.0)
-    window = round(_DTMF_WINDOW_MS * rec.clock_rate / 1000.0)
     levels = []
     for start, end in spans:
         part = rec.samples[max(0, start + edge) : max(0, min(rec.samples.size, end - edge))]
-        if part.size < window:
-            levels.append(0.0)
-            continue
-        levels.append(float(np.max(dtmf_level(part, rec.clock_rate, _DTMF_WINDOW_MS))))
+        levels.append(dual_tone_level(np.asarray(part, dtype=np.float64), rec.clock_rate))
     return levels
 
 
@@ -128,6 +146,14 @@ def alignment_hint(stream: RecordedStream, reference: Reference) -> str:
     )
 
 
+def _edge(verb: str, margin_ms: float | None, more: str, less: str) -> str:
+    """'started 5.8 ms early' (withheld more: fine) or 'started 92.9 ms LATE' (less)."""
+    margin = margin_ms or 0.0
+    if margin >= 0:
+        return f"{verb} {margin:.1f} ms {more}"
+    return f"{verb} {-margin:.1f} ms {less}"
+
+
 def _span(span: tuple[float, float]) -> str:
     return f"{span[0]:8.1f} - {span[1]:8.1f} ms  ({span[1] - span[0]:.1f} ms)"
 
@@ -142,8 +168,8 @@ def describe(verdict: Verdict, limits: VerdictLimits = DEFAULT_LIMITS) -> list[s
         else:
             lines.append(f"span {i} measured:    {_span(check.measured_ms)}")
             lines.append(
-                f"span {i} edges:       started {check.early_start_ms:+.1f} ms early,"
-                f" ended {check.late_end_ms:+.1f} ms late"
+                f"span {i} edges:       {_edge('started', check.early_start_ms, 'early', 'LATE')},"
+                f" {_edge('ended', check.late_end_ms, 'late', 'EARLY')}"
                 f"  (allowed: 0..{limits.extra_ms:.0f} ms more, never less)"
             )
         lines.append(

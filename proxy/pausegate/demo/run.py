@@ -39,6 +39,7 @@ class DemoOptions:
     holdback_ms: int = 200
     seed: int = 0
     siprec: bool = False  # a SIPREC INVITE, commands addressed to the recorded call
+    pause_late_ms: int = 0  # the pause is published this long after its `at`
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> DemoOptions:
@@ -57,6 +58,7 @@ class DemoOptions:
             holdback_ms=int(get("holdback_ms", d.holdback_ms)),
             seed=int(get("seed", d.seed)),
             siprec=bool(get("siprec", d.siprec)),
+            pause_late_ms=int(get("pause_late_ms", d.pause_late_ms)),
         )
 
 
@@ -76,6 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--siprec",
         action="store_true",
         help="place a SIPREC call and pause it by the recorded call's Session-ID",
+    )
+    parser.add_argument(
+        "--pause-late-ms",
+        type=int,
+        default=0,
+        metavar="N",
+        help="publish the pause N ms after its `at` (a slow desktop); beyond the hold-back"
+        " audio leaks and the demo fails",
     )
 
 
@@ -98,9 +108,12 @@ async def run_demo(args: argparse.Namespace | DemoOptions, out: TextIO | None = 
     opts = args if isinstance(args, DemoOptions) else DemoOptions.from_namespace(args)
     say = Progress(out or sys.stdout)
     say(
-        f"pausegate demo: a {opts.seconds:g} s synthetic call through pausegate, paused and"
+        f"pausegate demo: a synthetic call of {opts.seconds:g} s through pausegate, paused and"
         " resumed over MQTT; then the recording is checked"
     )
+    if opts.pause_late_ms < 0:
+        say("error: --pause-late-ms must not be negative")
+        return 1
     try:
         script = build_script(opts.seconds, opts.seed)
     except ValueError as exc:

@@ -92,22 +92,33 @@ def mqtt_publisher(url: str, protocol: int, call_id: str) -> Publish:
 
 
 async def fire_commands(
-    publish: Publish, script: CallScript, t0: float, say: Progress
+    publish: Publish, script: CallScript, t0: float, say: Progress, pause_late_ms: int = 0
 ) -> list[Sent]:
-    """Publish pause and resume at the script's times after ``t0`` (loop time)."""
+    """Publish pause and resume at the script's times after ``t0`` (loop time).
+
+    ``pause_late_ms`` > 0 plays a publisher whose pause leaves that much after its
+    ``at`` (the agent clicked, the desktop was slow): the hold-back should absorb it.
+    """
     loop = asyncio.get_running_loop()
     sent: list[Sent] = []
-    for action, offset in ((Action.PAUSE, script.pause_at_s), (Action.RESUME, script.resume_at_s)):
-        delay = t0 + offset - loop.time()
+    for action, offset, late_ms in (
+        (Action.PAUSE, script.pause_at_s, pause_late_ms),
+        (Action.RESUME, script.resume_at_s, 0),
+    ):
+        delay = t0 + offset + late_ms / 1000.0 - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        at_ms = float(round(time.time() * 1000.0))
+        at_ms = float(round(time.time() * 1000.0)) - late_ms
         cmd_id = f"demo-{action}-{uuid.uuid4().hex[:12]}"
         cmd = Command(action, at_ms=at_ms, id=cmd_id, reason="demo", source="pausegate-demo")
         fired = loop.time() - t0
         reply = await publish(cmd)
         sent.append(Sent(action, at_ms, cmd_id))
-        say(f"{action} sent at +{fired:.3f} s into the call (at={at_ms:.0f} epoch ms, id={cmd_id})")
+        late = f", {late_ms} ms after its at" if late_ms else ""
+        say(
+            f"{action} sent at +{fired:.3f} s into the call"
+            f" (at={at_ms:.0f} epoch ms{late}, id={cmd_id})"
+        )
         if reply is not None:
             say(
                 f"{action} reply: ok={reply.get('ok')}, paused={reply.get('paused')},"
@@ -230,7 +241,7 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
             f" ({kind}: {PREFIX}/v1/control/call/{caller.key})"
         )
         publish = mqtt_publisher(url, protocol, caller.key)
-        sent = await _stream_and_command(caller, publish, script, say)
+        sent = await _stream_and_command(caller, publish, script, say, opts.pause_late_ms)
         status = await caller.hang_up()
         say(f"call ended: BYE answered {status}" if status else "call ended by pausegate")
         ended = await watcher.wait_event("call_ended", _EVENT_TIMEOUT_S)
@@ -249,13 +260,17 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
 
 
 async def _stream_and_command(
-    caller: SyntheticCaller, publish: Publish, script: CallScript, say: Progress
+    caller: SyntheticCaller,
+    publish: Publish,
+    script: CallScript,
+    say: Progress,
+    pause_late_ms: int,
 ) -> list[Sent]:
     loop = asyncio.get_running_loop()
     t0 = loop.time() + _SETTLE_S
     async with asyncio.TaskGroup() as tg:
         tg.create_task(caller.stream(t0))
-        commands = tg.create_task(fire_commands(publish, script, t0, say))
+        commands = tg.create_task(fire_commands(publish, script, t0, say, pause_late_ms))
     return commands.result()
 
 
@@ -306,7 +321,10 @@ def _conclude(
         reasons.append("the recorder wrote no stream")
     if ended is not None:
         if (ended.get("leaked_ms") or 0) > 0:
-            reasons.append(f"pausegate reports leaked_ms={ended.get('leaked_ms')}")
+            reasons.append(
+                f"pausegate reports leaked_ms={ended.get('leaked_ms')}"
+                " (paused audio it had already sent when the pause arrived)"
+            )
         if ended.get("verified") is False:
             reasons.append("pausegate reports verified=false")
     passed = not reasons

@@ -13,6 +13,7 @@ from pausegate.demo.report import (
     alignment_hint,
     describe,
     dtmf_levels_in,
+    dual_tone_level,
     find_streams,
     load_stream,
     measure_withheld,
@@ -28,7 +29,7 @@ from pausegate.demo.verdict import (
     refine_spans,
     silence_runs,
 )
-from pausegate_codecs.synth import dtmf_tone, test_signal, write_wav
+from pausegate_codecs.synth import dtmf_tone, speech_like, test_signal, tone, write_wav
 
 RATE = 8000
 BASE_AT = 1_700_000_000_000.0  # epoch ms the caller sent RTP timestamp BASE_TS
@@ -212,6 +213,22 @@ def test_describe_names_every_fact_and_no_digit() -> None:
     verdict = run(recording(EXP_START - 8, EXP_END + 40))
     text = "\n".join(describe(verdict))
     assert "span 1 expected:" in text
-    assert "started +1.0 ms early, ended +5.0 ms late" in text
+    assert "started 1.0 ms early, ended 5.0 ms late" in text
     assert "RFC 4733 packets received 0" in text
     assert "correlation with what was sent" in text
+
+
+def test_describe_shouts_when_withholding_too_little() -> None:
+    verdict = run(recording(EXP_START + 80, EXP_END - 16))
+    text = "\n".join(describe(verdict))
+    assert "started 10.0 ms LATE, ended 2.0 ms EARLY" in text
+
+
+def test_dual_tone_level_sees_digits_not_speech() -> None:
+    speech = speech_like(1.0, RATE, seed=4).astype(np.float64)
+    assert dual_tone_level(speech, RATE) == 0.0
+    digit = dtmf_tone("8", 0.2, RATE, level=0.3).astype(np.float64)
+    assert dual_tone_level(digit, RATE) == pytest.approx(0.15, abs=0.01)
+    with_pilot = digit + tone(1000.0, 0.2, RATE, 0.1)
+    assert dual_tone_level(with_pilot, RATE) > 0.1
+    assert dual_tone_level(np.zeros(100), RATE) == 0.0
