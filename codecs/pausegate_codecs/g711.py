@@ -56,9 +56,16 @@ def _segment(magnitude: npt.NDArray[np.int32], first_bit: int) -> npt.NDArray[np
     return seg
 
 
-def encode_ulaw(samples: npt.ArrayLike) -> bytes:
-    """16-bit linear samples to mu-law bytes."""
-    x = np.asarray(samples, dtype=np.int32)
+def _linear(samples: npt.ArrayLike | bytes | bytearray | memoryview) -> npt.NDArray[np.int32]:
+    """int16 samples as an array, or native-endian int16 bytes (``ndarray.tobytes()``)."""
+    if isinstance(samples, bytes | bytearray | memoryview):
+        return np.frombuffer(bytes(samples), dtype=np.int16).astype(np.int32)
+    return np.asarray(samples, dtype=np.int32)
+
+
+def encode_ulaw(samples: npt.ArrayLike | bytes | bytearray | memoryview) -> bytes:
+    """16-bit linear samples (array or native int16 bytes) to mu-law bytes."""
+    x = _linear(samples)
     sign = np.where(x < 0, 0x80, 0)
     magnitude = np.minimum(np.abs(x), _ULAW_CLIP) + _ULAW_BIAS
     exponent = _segment(magnitude, 7)
@@ -68,9 +75,9 @@ def encode_ulaw(samples: npt.ArrayLike) -> bytes:
     return out
 
 
-def encode_alaw(samples: npt.ArrayLike) -> bytes:
-    """16-bit linear samples to A-law bytes."""
-    x = np.asarray(samples, dtype=np.int32)
+def encode_alaw(samples: npt.ArrayLike | bytes | bytearray | memoryview) -> bytes:
+    """16-bit linear samples (array or native int16 bytes) to A-law bytes."""
+    x = _linear(samples)
     mask = np.where(x >= 0, 0xD5, 0x55)
     magnitude = np.where(x >= 0, x, -x - 1) >> 3  # 13-bit magnitude, 0..4095
     seg = _segment(magnitude, 4)

@@ -347,8 +347,8 @@ class StreamGate:
             rate = self._a_rate  # RFC 4733 §2.1: events share the audio stream's clock
         remembered = self._events.get(key)
         beh: Behaviour | None = None
+        m0 = self._observe(ssrc, ts, duration, rate, arrival)
         if remembered is None:
-            m0 = self._observe(ssrc, ts, duration, rate, arrival)
             hi = m0 + duration / rate if is_end else max(m0 + duration / rate, now)
             for s, e, b in call.guarded:
                 if s <= arrival < e or (s <= hi and e > m0):
