@@ -123,6 +123,11 @@ async def run_demo(args: argparse.Namespace | DemoOptions, out: TextIO | None = 
 
     try:
         return await run_session(opts, script, say)
+    except asyncio.CancelledError:
+        # Ctrl-C: asyncio.run cancels this, the entry coroutine; everything the demo
+        # started has been stopped on the way out, so end with a line, not a traceback.
+        say("interrupted: the demo stopped everything it had started")
+        return 130
     except Exception as exc:  # the task boundary: report, never a traceback for a demo user
         say(f"FAIL: the demo could not run: {type(exc).__name__}: {exc}")
         return 1

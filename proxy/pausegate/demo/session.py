@@ -111,14 +111,13 @@ async def fire_commands(
         at_ms = float(round(time.time() * 1000.0)) - late_ms
         cmd_id = f"demo-{action}-{uuid.uuid4().hex[:12]}"
         cmd = Command(action, at_ms=at_ms, id=cmd_id, reason="demo", source="pausegate-demo")
-        fired = loop.time() - t0
-        reply = await publish(cmd)
-        sent.append(Sent(action, at_ms, cmd_id))
         late = f", {late_ms} ms after its at" if late_ms else ""
         say(
-            f"{action} sent at +{fired:.3f} s into the call"
+            f"{action} sent at +{loop.time() - t0:.3f} s into the call"
             f" (at={at_ms:.0f} epoch ms{late}, id={cmd_id})"
         )
+        reply = await publish(cmd)
+        sent.append(Sent(action, at_ms, cmd_id))
         if reply is not None:
             say(
                 f"{action} reply: ok={reply.get('ok')}, paused={reply.get('paused')},"
