@@ -351,4 +351,5 @@ def test_configs_bind_loopback_only_and_load_only_what_is_needed(tmp_path: Path)
     assert f"audio_source\taufile,{(tmp_path / 'sent.wav').resolve()}" in caller_config
     assert "ausrc_srate\t16000" in caller_config  # aufile insists on the WAV's own rate
     assert "sndfile.so" in recorder.config_text()
+    assert "audio_source" not in recorder.config_text()  # it sends no RTP at all
     assert "sndfile.so" not in caller_config
