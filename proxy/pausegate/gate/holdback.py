@@ -11,6 +11,9 @@ Rules:
    arrival + holdback_s <= now.
 5. ``has_left(arrival)`` tells whether everything that arrived at or before ``arrival``
    has left; an adapter remembers each call's last arrival to know when it drained.
+6. ``queue`` is public for the media adapter's hot path, which appends and pops the
+   same tuples inline (a method call per packet costs as much as the check itself);
+   it must keep rules 3 and 4.
 """
 
 from __future__ import annotations
@@ -26,26 +29,23 @@ Entry = tuple[float, OwnerT, bytes, bool]
 class HoldbackFifo(Generic[OwnerT]):
     """The process-wide hold-back queue (arrival order == release order)."""
 
-    __slots__ = ("_queue", "holdback_s", "popped", "pushed")
+    __slots__ = ("holdback_s", "queue")
 
     def __init__(self, holdback_s: float) -> None:
         if holdback_s < 0:
             raise ValueError("hold-back must not be negative")
         self.holdback_s = holdback_s
-        self._queue: deque[Entry[OwnerT]] = deque()
-        self.pushed = 0  # plain counters, read at scrape time
-        self.popped = 0
+        self.queue: deque[Entry[OwnerT]] = deque()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     def push(self, arrival: float, owner: OwnerT, data: bytes, is_rtcp: bool) -> None:
-        self._queue.append((arrival, owner, data, is_rtcp))
-        self.pushed += 1
+        self.queue.append((arrival, owner, data, is_rtcp))
 
     def pop_due(self, now: float) -> list[Entry[OwnerT]]:
         """Remove and return every entry due at ``now`` (oldest first); often empty."""
-        q = self._queue
+        q = self.queue
         limit = now - self.holdback_s
         if not q or q[0][0] > limit:
             return []
@@ -53,19 +53,18 @@ class HoldbackFifo(Generic[OwnerT]):
         out = [popleft()]
         while q and q[0][0] <= limit:
             out.append(popleft())
-        self.popped += len(out)
         return out
 
     def next_due(self) -> float | None:
         """When the head is due (monotonic seconds), or None when empty."""
-        q = self._queue
+        q = self.queue
         return q[0][0] + self.holdback_s if q else None
 
     def has_left(self, arrival: float) -> bool:
         """True when no entry that arrived at or before ``arrival`` is still held."""
-        q = self._queue
+        q = self.queue
         return not q or q[0][0] > arrival
 
     def pending_for(self, owner: OwnerT) -> int:
         """How many held entries belong to ``owner`` (cold path: a linear scan)."""
-        return sum(1 for e in self._queue if e[1] is owner)
+        return sum(1 for e in self.queue if e[1] is owner)

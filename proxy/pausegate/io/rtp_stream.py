@@ -35,7 +35,7 @@ class StreamGate(Protocol):
     def release_rtcp(self, data: bytes, arrival: float, now: float) -> bytes | None: ...
 
 
-def _rtcp_valid(data: bytes) -> bool:
+def rtcp_valid(data: bytes) -> bool:
     """RFC 3550 §6.4/A.2: v2 packets with types 192-223 whose lengths tile the datagram."""
     n = len(data)
     i = 0
@@ -84,7 +84,7 @@ class MediaStream:
         "ingress_rtcp_port",
         "ingress_rtp_port",
         "label",
-        "last_push_at",
+        "last_rtcp_at",
         "last_rtp_at",
         "mux_in",
         "out_rtcp",
@@ -112,7 +112,7 @@ class MediaStream:
         self.dst_rtp: Any = None
         self.dst_rtcp: Any = None
         self.last_rtp_at: float | None = None
-        self.last_push_at = -1.0
+        self.last_rtcp_at = -1.0
         self.closed = False
 
     def set_source(self, rtp: Address | None, rtcp: Address | None, rtcp_mux: bool) -> None:
@@ -145,7 +145,7 @@ class MediaStream:
         """Cold path of the source check: latch, or learn the socket's form of the SDP address."""
         latching = self._latch_rtcp if rtcp_port else self._latch_rtp
         if latching:
-            ok = _rtcp_valid(data) if rtcp_port else _rtp_or_muxed_rtcp_valid(data)
+            ok = rtcp_valid(data) if rtcp_port else _rtp_or_muxedrtcp_valid(data)
             if not ok:
                 self.engine.count_invalid(rtcp_port)
                 return False
@@ -167,9 +167,9 @@ class MediaStream:
             t.close()
 
 
-def _rtp_or_muxed_rtcp_valid(data: bytes) -> bool:
+def _rtp_or_muxedrtcp_valid(data: bytes) -> bool:
     if len(data) >= 2 and 192 <= data[1] <= 223:
-        return _rtcp_valid(data)
+        return rtcp_valid(data)
     try:
         check_rtp(data)
     except RtpError:
@@ -178,6 +178,8 @@ def _rtp_or_muxed_rtcp_valid(data: bytes) -> bool:
 
 
 class IngressRtp(asyncio.DatagramProtocol):
+    """Telephony's RTP port: the hot path (rule 3), RTCP too when muxed (rule 4)."""
+
     __slots__ = ("_s",)
 
     def __init__(self, stream: MediaStream) -> None:
@@ -187,49 +189,44 @@ class IngressRtp(asyncio.DatagramProtocol):
         s = self._s
         if addr != s.src_rtp and not s.accept(addr, data, False):
             return
-        e = s.engine
         if s.mux_in and len(data) >= 2 and 192 <= data[1] <= 223:
-            if not _rtcp_valid(data):
-                e.rtcp_invalid += 1
-                return
-            now = e.time()
-            s.last_push_at = now
-            e.push(now, s, data, True)
-            e.drain(now)
+            s.engine.receive_rtcp(s, data)
             return
         if len(data) < 12 or data[0] != 0x80:
             try:
                 check_rtp(data)
             except RtpError:
-                e.rtp_invalid += 1
+                s.engine.rtp_invalid += 1
                 return
+        e = s.engine
         now = e.time()
-        s.last_rtp_at = s.last_push_at = now
-        e.push(now, s, data, False)
-        e.drain(now)
+        s.last_rtp_at = now
+        q = e.queue
+        q.append((now, s, data, False))
+        if q[0][0] <= now - e.holdback_s:
+            e.drain(now)
+        elif e.timer is None:
+            e.arm()
 
     def error_received(self, exc: Exception) -> None:
         self._s.engine.socket_errors += 1
 
 
 class IngressRtcp(IngressRtp):
+    """Telephony's RTCP port."""
+
     __slots__ = ()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         s = self._s
         if addr != s.src_rtcp and not s.accept(addr, data, True):
             return
-        e = s.engine
-        if not _rtcp_valid(data):
-            e.rtcp_invalid += 1
-            return
-        now = e.time()
-        s.last_push_at = now
-        e.push(now, s, data, True)
-        e.drain(now)
+        s.engine.receive_rtcp(s, data)
 
 
 class Egress(IngressRtp):
+    """The recorder-facing sockets: whatever arrives (its RTCP) is counted and dropped."""
+
     __slots__ = ()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:

@@ -34,7 +34,14 @@ from typing import Any
 
 from pausegate.errors import ResourceExhausted
 from pausegate.gate.holdback import HoldbackFifo
-from pausegate.io.rtp_stream import Egress, IngressRtcp, IngressRtp, MediaStream, StreamGate
+from pausegate.io.rtp_stream import (
+    Egress,
+    IngressRtcp,
+    IngressRtp,
+    MediaStream,
+    StreamGate,
+    rtcp_valid,
+)
 
 __all__ = [
     "MediaEngine",
@@ -161,9 +168,8 @@ class MediaEngine:
         self.holdback_s = holdback_s
         self.family = address_family(bind_host)
         self._fifo: HoldbackFifo[MediaStream] = HoldbackFifo(holdback_s)
-        self.push = self._fifo.push
-        self._pop_due = self._fifo.pop_due
-        self._timer: asyncio.TimerHandle | None = None
+        self.queue = self._fifo.queue  # the hot path appends and pops inline
+        self.timer: asyncio.TimerHandle | None = None
         self._waiters: list[tuple[float, asyncio.Future[None]]] = []
         self._calls: dict[str, list[MediaStream]] = {}
         self.rtp_forwarded = self.rtp_dropped = self.rtp_no_target = 0
@@ -206,41 +212,39 @@ class MediaEngine:
 
     # -- the drain -------------------------------------------------------------------
 
-    def drain(self, now: float) -> None:
-        """Send every due packet; re-arm the head timer when none is armed."""
-        batch = self._pop_due(now)
-        if batch:
-            self._send_batch(batch, now)
-        if self._timer is None and len(self._fifo):
-            due = self._fifo.next_due()
-            assert due is not None
-            self._timer = self.loop.call_at(due + TIMER_SLACK_S, self._on_timer)
+    def receive_rtcp(self, s: MediaStream, data: bytes) -> None:
+        """RTCP from telephony (own port or muxed): validated, then held back like RTP."""
+        if not rtcp_valid(data):
+            self.rtcp_invalid += 1
+            return
+        now = self.time()
+        s.last_rtcp_at = now
+        self.queue.append((now, s, data, True))
+        self.drain(now)
+
+    def arm(self) -> None:
+        """Arm the one drain timer for the FIFO head (+ slack); only when none is armed."""
+        q = self.queue
+        if q and self.timer is None:
+            self.timer = self.loop.call_at(
+                q[0][0] + self.holdback_s + TIMER_SLACK_S, self._on_timer
+            )
 
     def _on_timer(self) -> None:
-        self._timer = None
+        self.timer = None
         self.drain(self.time())
 
-    def _send_batch(
-        self, batch: Sequence[tuple[float, MediaStream, bytes, bool]], now: float
-    ) -> None:
-        sent = fwd = 0
-        for arrival, s, data, rtcp in batch:
+    def drain(self, now: float) -> None:
+        """Send every packet due at ``now`` (arrival order); keep the timer armed."""
+        q = self.queue
+        limit = now - self.holdback_s
+        popleft = q.popleft
+        oldest = q[0][0] if q else now
+        fwd = 0
+        while q and q[0][0] <= limit:
+            arrival, s, data, rtcp = popleft()
             if rtcp:
-                dst = s.dst_rtcp
-                if dst is None:
-                    self.rtcp_no_target += 1
-                    continue
-                try:
-                    out = s.gate.release_rtcp(data, arrival, now)
-                except Exception:
-                    self.gate_errors += 1
-                    continue
-                if out is None:
-                    self.rtcp_dropped += 1
-                    continue
-                s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
-                self.rtcp_forwarded += 1
-                sent += 1
+                self._send_rtcp(s, data, arrival, now)
                 continue
             dst = s.dst_rtp
             if dst is None:
@@ -256,14 +260,31 @@ class MediaEngine:
                 continue
             s.out_rtp.sendto(out, dst)  # type: ignore[union-attr]
             fwd += 1
-        self.rtp_forwarded += fwd
-        sent += fwd
-        if sent:
-            delay = now - batch[0][0]
-            self._delay_buckets[bisect_left(self._delay_bounds, delay)] += sent
-            self._delay_sum_s += delay * sent
+        if fwd:
+            self.rtp_forwarded += fwd
+            delay = now - oldest
+            self._delay_buckets[bisect_left(self._delay_bounds, delay)] += fwd
+            self._delay_sum_s += delay * fwd
         if self._waiters:
             self._wake_waiters()
+        if q and self.timer is None:
+            self.arm()
+
+    def _send_rtcp(self, s: MediaStream, data: bytes, arrival: float, now: float) -> None:
+        dst = s.dst_rtcp
+        if dst is None:
+            self.rtcp_no_target += 1
+            return
+        try:
+            out = s.gate.release_rtcp(data, arrival, now)
+        except Exception:
+            self.gate_errors += 1
+            return
+        if out is None:
+            self.rtcp_dropped += 1
+            return
+        s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
+        self.rtcp_forwarded += 1
 
     def _wake_waiters(self) -> None:
         fifo = self._fifo
@@ -335,7 +356,7 @@ class MediaEngine:
         streams = self._calls.get(call_id)
         if not streams:
             return
-        last = max(s.last_push_at for s in streams)
+        last = max(max(s.last_rtp_at or -1.0, s.last_rtcp_at) for s in streams)
         if self._fifo.has_left(last):
             return
         fut: asyncio.Future[None] = self.loop.create_future()
@@ -351,9 +372,9 @@ class MediaEngine:
         """Close every stream (shutdown); pending waiters return."""
         for call_id in list(self._calls):
             self.close_call(call_id, self.time())
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         for _, fut in self._waiters:
             if not fut.done():
                 fut.set_result(None)
