@@ -2,9 +2,13 @@
 
 Rules:
 1. Only the TOC byte and, for code 3, the frame-count byte are read.
-2. A silent packet keeps the original configuration and frame count with every
-   frame zero bytes long: RFC 6716 §3.2.1 lets a frame be empty, which the
-   decoder treats as a lost frame / DTX (concealment fading to silence).
+2. Silence is the encoded CELT fullband silence frame ``FF FE`` (checked with an
+   independent decoder: digital zero from the second packet, the first carrying
+   the codec's overlap). Empty frames are not used: decoders treat them as lost
+   and conceal, extrapolating the audio before the pause for about 100 ms.
+3. A silent packet has the same duration as the packet it replaces: CELT
+   fullband frames of the same size (2.5-20 ms), or 20 ms frames for SILK's
+   40 and 60 ms frames, packed with code 0, 1 or 3 (RFC 6716 §3.2).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ _FRAME_SAMPLES: tuple[int, ...] = (
     + (480, 960) * 2  # Hybrid SWB, FB: 10, 20 ms
     + (120, 240, 480, 960) * 4  # CELT NB, WB, SWB, FB: 2.5, 5, 10, 20 ms
 )
+_CELT_FB_CONFIG = {120: 28, 240: 29, 480: 30, 960: 31}
+_SILENT_FRAME = b"\xff\xfe"
+MAX_FRAMES = 48  # RFC 6716 §3.2.5: at most 120 ms per packet
 
 
 def frame_count(payload: bytes | memoryview) -> int:
@@ -38,20 +45,30 @@ def packet_samples(payload: bytes | memoryview) -> int:
     return _FRAME_SAMPLES[payload[0] >> 3] * frame_count(payload)
 
 
+def _pack(config: int, stereo: int, n: int) -> bytes:
+    toc = (config << 3) | stereo
+    if n <= 1:
+        return bytes((toc,)) + _SILENT_FRAME
+    if n == 2:
+        return bytes((toc | 0x01,)) + _SILENT_FRAME * 2
+    return bytes((toc | 0x03, n)) + _SILENT_FRAME * n  # code 3, CBR, no padding
+
+
 def silence_for(samples_48k: int) -> bytes:
     """A silent packet of about ``samples_48k`` ticks in 20 ms CELT fullband frames (1-48)."""
-    n = max(1, min(48, round(samples_48k / 960)))
-    toc = 31 << 3  # configuration 31: CELT FB 20 ms
-    return bytes((toc,)) if n == 1 else bytes((toc | 0x03, n))
+    n = max(1, min(MAX_FRAMES, round(samples_48k / 960)))
+    return _pack(31, 0, n)
 
 
 def silence_packet(payload: bytes | memoryview) -> bytes:
-    """A packet of the same duration whose frames are all empty (DTX)."""
-    if not payload:
-        return b""
+    """A silent packet of the same duration as ``payload`` (rule 3); b"" when malformed."""
     n = frame_count(payload)
-    toc = payload[0] & 0xFC
-    if n <= 1:
-        return bytes((toc,))
-    # Code 3, CBR, no padding: frame-count byte with M frames of (N-2)/M = 0 bytes.
-    return bytes((toc | 0x03, n & 0x3F))
+    if not n:
+        return b""
+    size = _FRAME_SAMPLES[payload[0] >> 3]
+    stereo = payload[0] & 0x04
+    config = _CELT_FB_CONFIG.get(size)
+    if config is None:  # SILK 40/60 ms frames: 20 ms CELT frames instead
+        n *= size // 960
+        config = 31
+    return _pack(config, stereo, min(n, MAX_FRAMES))
