@@ -35,7 +35,9 @@ def test_lookup() -> None:
         "TELEPHONE-EVENT", 48000, is_dtmf=True
     )
     l16 = lookup("L16", 16000)
-    assert l16 is not None and l16.sample_gated and l16.bytes_per_tick == 2
+    assert l16 is not None
+    assert l16.sample_gated
+    assert l16.bytes_per_tick == 2
     assert lookup("PCMU", 16000) is None
     assert lookup("GSM", 8000) is None
 
@@ -87,8 +89,10 @@ def test_opus_malformed_and_silence_for() -> None:
 
 
 def test_special_codecs_cannot_be_silenced() -> None:
-    assert CN.is_cn and not CN.can_silence
-    assert TELEPHONE_EVENT.is_dtmf and TELEPHONE_EVENT.samples(b"1234") == 0
+    assert CN.is_cn
+    assert not CN.can_silence
+    assert TELEPHONE_EVENT.is_dtmf
+    assert TELEPHONE_EVENT.samples(b"1234") == 0
     with pytest.raises(ValueError, match="no silence"):
         CN.silence(b"x")
     with pytest.raises(ValueError, match="no tick-sized"):
