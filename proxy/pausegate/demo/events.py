@@ -3,7 +3,9 @@
 Rules:
 1. Subscribes to ``{prefix}/v1/events/call/+`` and ``.../events/agent/+`` before the
    call starts, so no event of the demo call is missed.
-2. Keeps only events whose ``keys`` (or ``call_id``) include the demo call, and
+2. The reader runs in the watcher's own task group and never fails: a lost
+   broker connection only sets ``lost``.
+3. Keeps only events whose ``keys`` (or ``call_id``) include the demo call, and
    describes them on one line each; a payload that is not a JSON object is
    counted and skipped.
 """
@@ -83,6 +85,8 @@ class EventWatcher:
         self._call_id: str | None = None
         self.events: list[dict[str, Any]] = []
         self.invalid = 0
+        self.lost = False  # the connection to the broker ended
+        self._tg: asyncio.TaskGroup | None = None
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
@@ -94,7 +98,9 @@ class EventWatcher:
         await self._client.__aenter__()
         for scope in Scope:
             await self._client.subscribe(f"{self._prefix}/v1/events/{scope.value}/+", qos=_QOS)
-        self._reader = asyncio.create_task(self._read(), name="demo-events")
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._reader = self._tg.create_task(self._read(), name="demo-events")
         return self
 
     async def __aexit__(
@@ -105,24 +111,31 @@ class EventWatcher:
     ) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._tg is not None:
+            tg, self._tg = self._tg, None
+            await tg.__aexit__(None, None, None)
         await self._client.__aexit__(exc_type, exc, tb)
 
     async def publish(self, topic: str, payload: bytes) -> None:
         await self._client.publish(topic, payload, qos=_QOS)
 
     async def _read(self) -> None:
-        async for message in self._client.messages:
-            try:
-                event = json.loads(bytes(message.payload))
-            except (ValueError, TypeError):
-                self.invalid += 1
-                continue
-            if not isinstance(event, dict) or not self._mine(event):
-                continue
-            self.events.append(event)
-            self._on_event(event)
-            self._changed.set()
+        """Collect events until cancelled; a lost broker ends it quietly (``lost`` says
+        so), so the task group never cancels the demo for it."""
+        try:
+            async for message in self._client.messages:
+                try:
+                    event = json.loads(bytes(message.payload))
+                except (ValueError, TypeError):
+                    self.invalid += 1
+                    continue
+                if not isinstance(event, dict) or not self._mine(event):
+                    continue
+                self.events.append(event)
+                self._on_event(event)
+                self._changed.set()
+        except aiomqtt.MqttError:
+            self.lost = True
 
     def _mine(self, event: dict[str, Any]) -> bool:
         if self._call_id is None:

@@ -245,7 +245,8 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
         say(f"call ended: BYE answered {status}" if status else "call ended by pausegate")
         ended = await watcher.wait_event("call_ended", _EVENT_TIMEOUT_S)
         if ended is None:
-            say(f"no call_ended event within {_EVENT_TIMEOUT_S:.0f} s")
+            lost = " (the event subscription lost the broker)" if watcher.lost else ""
+            say(f"no call_ended event within {_EVENT_TIMEOUT_S:.0f} s{lost}")
         if not await wait_for(
             lambda: any(_complete(d) for d in _call_dirs(rec_dir)), _FILES_TIMEOUT_S
         ):
