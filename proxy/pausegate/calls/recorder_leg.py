@@ -154,6 +154,8 @@ class RecorderLeg:
         call = self.call_of(resp.call_id)
         if call is None:
             return self._orphan_2xx(resp, now) if resp.call_id not in self.b.calls else []
+        if call.rec_dialog is not None and resp.to.tag != call.rec_dialog.remote_tag:
+            return self._orphan_2xx(resp, now)  # another fork: ACK and BYE it (§13.2.2.4)
         if call.rec_ack is not None and resp.cseq.seq == call.rec_ack.cseq.seq:
             return self.b.send_request(call.rec_ack, self._recorder_target(call), now)
         return []
@@ -222,7 +224,8 @@ class RecorderLeg:
         return [*out, b.log_call(call, "terminating", reason), TeardownMedia(call.call_id)]
 
     def _orphan_2xx(self, resp: SipResponse, now: float) -> list[Effect]:
-        """A 2xx to an INVITE of a call that is gone: ACK it, then BYE it (rule 2)."""
+        """A 2xx to an INVITE of a call that is gone, or from a second fork: ACK it, then
+        BYE it (rule 2)."""
         if not 200 <= resp.status < 300 or resp.cseq.method != "INVITE":
             return []
         b = self.b
