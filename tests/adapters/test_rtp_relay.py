@@ -383,3 +383,66 @@ def test_raise_nofile_limit_returns_the_soft_limit() -> None:
     limit = raise_nofile_limit()
     assert limit == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert limit >= 256
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_wrong_source_is_counted_each_time_until_sdp_names_it(
+    engine, peers
+) -> None:
+    _, rec, _ = peers
+    stream = await wired(engine, peers)
+    stranger = await make_peer()
+    try:
+        for i in range(3):
+            stranger.send(rtp(i), stream.ingress_rtp_port)
+        await stranger_counted(engine, 3)
+        stream.set_source(stranger.addr, None, rtcp_mux=True)  # re-INVITE: now it is the source
+        stranger.send(rtp(9), stream.ingress_rtp_port)
+        assert (await rec.recv())[0] == rtp(9)
+        assert engine.statistics().rtp_wrong_source == 3
+    finally:
+        assert stranger.transport is not None
+        stranger.transport.close()
+
+
+async def stranger_counted(engine: MediaEngine, n: int) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while engine.statistics().rtp_wrong_source < n:  # noqa: ASYNC110 - polls a plain counter
+            await asyncio.sleep(0.005)
+
+
+@pytest.mark.asyncio
+async def test_rtcp_on_the_rtp_port_is_rtcp_even_without_mux(engine, peers) -> None:
+    tel, _, rec_rtcp = peers
+    stream = await wired(engine, peers)
+    stream.set_source(tel.addr, None, rtcp_mux=False)
+    tel.send(rtcp_sr(3), stream.ingress_rtp_port)
+    data, addr, _ = await rec_rtcp.recv()
+    assert (data, addr[1]) == (rtcp_sr(3), stream.egress_rtcp_port)
+    assert engine.statistics().rtcp_forwarded == 1
+
+
+@pytest.mark.asyncio
+async def test_relay_over_ipv6_loopback() -> None:
+    loop = asyncio.get_running_loop()
+    low, high = port_range(4)
+    eng = MediaEngine(loop, "::1", PortAllocator(low, high, 30.0), HOLDBACK_S, latch=False)
+    made = []
+    try:
+        for _ in range(2):
+            _, p = await loop.create_datagram_endpoint(Peer, local_addr=("::1", 0))
+            made.append(p)
+        tel, rec = made
+        stream = await eng.open_stream("v6", "0", PassThroughGate())
+        stream.set_source(("0:0:0:0:0:0:0:1", tel.addr[1]), None, rtcp_mux=True)  # long form
+        stream.set_target(("::1", rec.addr[1]), None, rtcp_mux=True)
+        assert tel.transport is not None
+        tel.transport.sendto(rtp(1), ("::1", stream.ingress_rtp_port))
+        tel.transport.sendto(rtp(2), ("::1", stream.ingress_rtp_port))
+        assert [(await rec.recv())[0] for _ in range(2)] == [rtp(1), rtp(2)]
+        assert eng.statistics().rtp_wrong_source == 0
+    finally:
+        eng.close()
+        for p in made:
+            assert p.transport is not None
+            p.transport.close()

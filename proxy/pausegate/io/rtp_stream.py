@@ -8,8 +8,11 @@ Rules:
    or learns the socket's spelling of the SDP address (IPv4-mapped, IPv6 scope).
 3. The RTP fast path accepts exactly what ``check_rtp`` accepts: ``0x80`` in byte 0
    (v2, no padding, extension or CSRCs) with 12+ bytes needs no further check.
-4. With rtcp-mux on the ingress side, packet types 192-223 on the RTP port are RTCP
-   (RFC 5761 §4). Anything the recorder sends to the egress sockets is counted, dropped.
+4. Packet types 192-223 on the RTP port are RTCP (RFC 5761 §4), whether or not rtcp-mux
+   was negotiated: an SBC that muxes unasked is still relayed right, and RTP cannot use
+   those values once muxed. Anything the recorder sends to egress sockets is dropped.
+5. A source that was just rejected is rejected again without the cold path's parsing,
+   so a flood from a wrong address costs no more than a forwarded packet.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class MediaStream:
     __slots__ = (
         "_latch_rtcp",
         "_latch_rtp",
+        "_rejected",
         "_sdp_rtcp",
         "_sdp_rtp",
         "_transports",
@@ -113,6 +117,7 @@ class MediaStream:
         self.dst_rtcp: Any = None
         self.last_rtp_at: float | None = None
         self.last_rtcp_at = -1.0
+        self._rejected: Any = None  # (address, rtcp_port) last refused by the source check
         self.closed = False
 
     def set_source(self, rtp: Address | None, rtcp: Address | None, rtcp_mux: bool) -> None:
@@ -122,6 +127,7 @@ class MediaStream:
         if rtcp_mux:
             rtcp = rtp
         self.mux_in = rtcp_mux
+        self._rejected = None
         if self.engine.latch:
             if rtp != self._sdp_rtp:
                 self.src_rtp, self._latch_rtp = None, True
@@ -143,15 +149,19 @@ class MediaStream:
 
     def accept(self, addr: Any, data: bytes, rtcp_port: bool) -> bool:
         """Cold path of the source check: latch, or learn the socket's form of the SDP address."""
+        if self._rejected is not None and self._rejected == (addr, rtcp_port):
+            self.engine.count_wrong_source(rtcp_port)
+            return False
         latching = self._latch_rtcp if rtcp_port else self._latch_rtp
         if latching:
-            ok = rtcp_valid(data) if rtcp_port else _rtp_or_muxedrtcp_valid(data)
+            ok = rtcp_valid(data) if rtcp_port else _rtp_or_rtcp_valid(data)
             if not ok:
                 self.engine.count_invalid(rtcp_port)
                 return False
         else:
             want = self._sdp_rtcp if rtcp_port else self._sdp_rtp
             if want is None or not _same_host_port(addr, want):
+                self._rejected = (addr, rtcp_port)
                 self.engine.count_wrong_source(rtcp_port)
                 return False
         if rtcp_port:
@@ -167,7 +177,7 @@ class MediaStream:
             t.close()
 
 
-def _rtp_or_muxedrtcp_valid(data: bytes) -> bool:
+def _rtp_or_rtcp_valid(data: bytes) -> bool:
     if len(data) >= 2 and 192 <= data[1] <= 223:
         return rtcp_valid(data)
     try:
@@ -189,10 +199,10 @@ class IngressRtp(asyncio.DatagramProtocol):
         s = self._s
         if addr != s.src_rtp and not s.accept(addr, data, False):
             return
-        if s.mux_in and len(data) >= 2 and 192 <= data[1] <= 223:
-            s.engine.receive_rtcp(s, data)
-            return
-        if len(data) < 12 or data[0] != 0x80:
+        if len(data) < 12 or data[0] != 0x80 or 192 <= data[1] <= 223:
+            if len(data) >= 2 and 192 <= data[1] <= 223:
+                s.engine.receive_rtcp(s, data)
+                return
             try:
                 check_rtp(data)
             except RtpError:
