@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 HOST = "127.0.0.1"
 HOLDBACK_S = float(os.environ.get("RELAY_BENCH_HOLDBACK_MS", "200")) / 1000.0
@@ -47,10 +48,11 @@ class BareRelay(asyncio.DatagramProtocol):
         self.target = target
         self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        assert self.transport is not None
         self.transport.sendto(data, self.target)
 
 
@@ -102,11 +104,11 @@ class Counter(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.n = 0
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Any) -> None:
         self.n += 1
 
 
-async def drive(mode: str, streams: int, seconds: float, warmup: float) -> dict[str, float]:
+async def drive(mode: str, streams: int, seconds: float, warmup: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.bind((HOST, 0))
@@ -203,7 +205,7 @@ def main() -> None:
         uvloop.run(serve(args.serve, args.streams, (src_host, int(src_port)),
                          (dst_host, int(dst_port))))  # fmt: skip
         return
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "engine": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "engine": []}
     for _ in range(args.rounds):
         for mode in ("bare", "engine"):
             res = uvloop.run(drive(mode, args.streams, args.seconds, args.warmup))

@@ -78,6 +78,9 @@ class Peer(asyncio.DatagramProtocol):
         return False
 
 
+Peers = tuple[Peer, Peer, Peer]
+
+
 async def make_peer(port: int = 0) -> Peer:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_datagram_endpoint(Peer, local_addr=(HOST, port))
@@ -138,7 +141,9 @@ async def wired(
 
 
 @pytest.mark.asyncio
-async def test_packets_leave_after_the_hold_back_unchanged_and_in_order(engine, peers) -> None:
+async def test_packets_leave_after_the_hold_back_unchanged_and_in_order(
+    engine: MediaEngine, peers: Peers
+) -> None:
     tel, rec, _ = peers
     gate = PassThroughGate()
     stream = await wired(engine, peers, gate)
@@ -166,7 +171,9 @@ async def test_packets_leave_after_the_hold_back_unchanged_and_in_order(engine, 
 
 
 @pytest.mark.asyncio
-async def test_malformed_packets_are_counted_and_the_loop_lives(engine, peers) -> None:
+async def test_malformed_packets_are_counted_and_the_loop_lives(
+    engine: MediaEngine, peers: Peers
+) -> None:
     _, rec, rec_rtcp = peers
     raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # asyncio does not send b""
     raw.bind((HOST, 0))
@@ -194,7 +201,7 @@ async def test_malformed_packets_are_counted_and_the_loop_lives(engine, peers) -
 
 
 @pytest.mark.asyncio
-async def test_wrong_source_is_dropped_and_counted(engine, peers) -> None:
+async def test_wrong_source_is_dropped_and_counted(engine: MediaEngine, peers: Peers) -> None:
     tel, rec, _ = peers
     stream = await wired(engine, peers)
     stranger = await make_peer()
@@ -214,7 +221,7 @@ async def test_wrong_source_is_dropped_and_counted(engine, peers) -> None:
 
 
 @pytest.mark.asyncio
-async def test_latching_takes_the_first_packets_source(peers) -> None:
+async def test_latching_takes_the_first_packets_source(peers: Peers) -> None:
     tel, rec, rec_rtcp = peers
     low, high = port_range(8)
     loop = asyncio.get_running_loop()
@@ -245,7 +252,9 @@ async def test_latching_takes_the_first_packets_source(peers) -> None:
 
 
 @pytest.mark.asyncio
-async def test_separate_rtcp_is_relayed_to_the_recorders_rtcp_port(engine, peers) -> None:
+async def test_separate_rtcp_is_relayed_to_the_recorders_rtcp_port(
+    engine: MediaEngine, peers: Peers
+) -> None:
     tel, rec, rec_rtcp = peers
     stream = await engine.open_stream("c1", "0", PassThroughGate())
     tel_rtcp = await make_peer()
@@ -266,7 +275,7 @@ async def test_separate_rtcp_is_relayed_to_the_recorders_rtcp_port(engine, peers
 
 
 @pytest.mark.asyncio
-async def test_muxed_rtcp_in_and_out(engine, peers) -> None:
+async def test_muxed_rtcp_in_and_out(engine: MediaEngine, peers: Peers) -> None:
     tel, rec, rec_rtcp = peers
     stream = await wired(engine, peers)  # ingress muxed, recorder not: RTCP to rec_rtcp
     tel.send(rtcp_sr(), stream.ingress_rtp_port)
@@ -291,7 +300,7 @@ async def test_muxed_rtcp_in_and_out(engine, peers) -> None:
 
 
 @pytest.mark.asyncio
-async def test_no_target_drops_and_counts(engine, peers) -> None:
+async def test_no_target_drops_and_counts(engine: MediaEngine, peers: Peers) -> None:
     tel, rec, rec_rtcp = peers
     stream = await engine.open_stream("c1", "0", PassThroughGate())
     stream.set_source(tel.addr, None, rtcp_mux=True)
@@ -307,7 +316,9 @@ async def test_no_target_drops_and_counts(engine, peers) -> None:
 
 
 @pytest.mark.asyncio
-async def test_wait_drained_returns_when_held_packets_have_left(engine, peers) -> None:
+async def test_wait_drained_returns_when_held_packets_have_left(
+    engine: MediaEngine, peers: Peers
+) -> None:
     tel, rec, _ = peers
     stream = await wired(engine, peers)
     await engine.wait_drained("c1")  # nothing held: returns at once
@@ -322,7 +333,7 @@ async def test_wait_drained_returns_when_held_packets_have_left(engine, peers) -
 
 
 @pytest.mark.asyncio
-async def test_a_raising_gate_withholds_and_counts(engine, peers) -> None:
+async def test_a_raising_gate_withholds_and_counts(engine: MediaEngine, peers: Peers) -> None:
     tel, rec, _ = peers
     bad = await wired(engine, peers, BrokenGate(), call_id="bad")
     good = await wired(engine, peers, call_id="good")
@@ -387,7 +398,7 @@ def test_raise_nofile_limit_returns_the_soft_limit() -> None:
 
 @pytest.mark.asyncio
 async def test_a_repeated_wrong_source_is_counted_each_time_until_sdp_names_it(
-    engine, peers
+    engine: MediaEngine, peers: Peers
 ) -> None:
     _, rec, _ = peers
     stream = await wired(engine, peers)
@@ -412,7 +423,9 @@ async def stranger_counted(engine: MediaEngine, n: int) -> None:
 
 
 @pytest.mark.asyncio
-async def test_rtcp_on_the_rtp_port_is_rtcp_even_without_mux(engine, peers) -> None:
+async def test_rtcp_on_the_rtp_port_is_rtcp_even_without_mux(
+    engine: MediaEngine, peers: Peers
+) -> None:
     tel, _, rec_rtcp = peers
     stream = await wired(engine, peers)
     stream.set_source(tel.addr, None, rtcp_mux=False)
