@@ -5,8 +5,13 @@
 killed at teardown. The value is a ``tests.fixtures.mosquitto.Mosquitto`` with
 ``.host``, ``.port``, ``.url`` (``mqtt://127.0.0.1:PORT``, ready for
 ``mqtt.url``/``load_config``), ``.stop()``/``.kill()``/``.start()``/``.restart()``
-(same port, to simulate outages) and ``.log()``. Tests are skipped when the
-binary is missing; mark such tests ``@pytest.mark.mosquitto``. Usage::
+(same port, to simulate outages) and ``.log()``.
+
+``mosquitto_tls``: the same plus a TLS listener signed by a throwaway CA:
+``.tls_url`` (``mqtts://127.0.0.1:TLS_PORT``) and ``.tls.ca`` (for ``mqtt.tls_ca``).
+
+Tests are skipped when the binary is missing; mark such tests
+``@pytest.mark.mosquitto``. Usage::
 
     @pytest.mark.mosquitto
     @pytest.mark.asyncio
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto, find_mosquitto
+from tests.fixtures.mosquitto import Mosquitto, find_mosquitto, make_test_pki
 
 
 @pytest.fixture
@@ -30,6 +35,19 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     if binary is None:
         pytest.skip("mosquitto is not installed")
     broker = Mosquitto(tmp_path, binary)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
+
+
+@pytest.fixture
+def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
+    binary = find_mosquitto()
+    if binary is None:
+        pytest.skip("mosquitto is not installed")
+    broker = Mosquitto(tmp_path, binary, tls=make_test_pki(tmp_path))
     broker.start()
     try:
         yield broker
