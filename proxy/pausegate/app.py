@@ -32,7 +32,14 @@ from pausegate.io.mqtt_client import MqttControl, MqttSettings
 from pausegate.io.rtp_transport import MediaEngine, raise_nofile_limit
 from pausegate.io.sip_service import SipService
 from pausegate.logs import setup_logging
-from pausegate.metrics import ControlStats, PausegateCollector, build_registry
+from pausegate.metrics import (
+    ControlStats,
+    HistogramSnapshot,
+    PausegateCollector,
+    Series,
+    StatsSnapshot,
+    build_registry,
+)
 from pausegate.rtp.ports import PortAllocator
 
 log = logging.getLogger("pausegate")
@@ -46,6 +53,10 @@ def wall_ms() -> float:
 
 
 def gate_config(cfg: Config) -> GateConfig:
+    if cfg.gate.dtmf_inband.value != "off":
+        from pausegate.errors import ConfigError
+
+        raise ConfigError("gate.dtmf_inband: 'mask' (in-band DTMF detection) is not implemented")
     return GateConfig(
         behaviour=cfg.gate.behaviour,
         guard_ms=float(cfg.gate.guard_ms),
@@ -111,7 +122,10 @@ class App:
             loop, cfg.sip.listen[0], ports, cfg.rtp.holdback_ms / 1000.0, cfg.rtp.latch
         )
         self.service = CallService(
-            self.gate, self.media, self.publish, drain_timeout_s=max(2.0, 10 * cfg.rtp.holdback_ms / 1000.0)
+            self.gate,
+            self.media,
+            self.publish,
+            drain_timeout_s=max(2.0, 10 * cfg.rtp.holdback_ms / 1000.0),
         )
         self.sip = SipService(b2bua_settings(cfg), self.service)
         await self.sip.start()
@@ -275,23 +289,21 @@ class App:
 
     # -- metrics -----------------------------------------------------------------------------
 
-    def _core_snapshot(self):  # type: ignore[no-untyped-def]
-        from pausegate.metrics import StatsSnapshot
-
+    def _core_snapshot(self) -> StatsSnapshot:
         gate_stats = self.gate.statistics()
         parts = [gate_snapshot(gate_stats)]
         if self.media is not None:
             parts.append(packets_snapshot(gate_stats, self.media.statistics()))
         if self.sip is not None and self.sip.port:
             parts.append(sip_snapshot(self.sip.statistics()))
-        counters: dict[str, object] = {}
-        gauges: dict[str, object] = {}
-        hists: dict[str, object] = {}
+        counters: dict[str, float | Series] = {}
+        gauges: dict[str, float | Series] = {}
+        hists: dict[str, HistogramSnapshot] = {}
         for part in parts:
             counters.update(part.counters)
             gauges.update(part.gauges)
             hists.update(part.histograms)
-        return StatsSnapshot(counters, gauges, hists)  # type: ignore[arg-type]
+        return StatsSnapshot(counters, gauges, hists)
 
 
 async def serve(cfg: Config) -> int:

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): serve, recorder, ctl, demo, audit verify. The composition root's entry."""
+"""Command line (SPEC §7): serve, recorder, ctl, demo, audit verify. Composition root entry."""
 
 from __future__ import annotations
 
