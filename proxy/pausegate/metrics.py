@@ -58,6 +58,8 @@ class PacketOutcome(enum.StrEnum):
 
 class CommandResult(enum.StrEnum):
     OK = "ok"  # accepted (whether or not it changed state)
+    PENDING = "pending"  # kept for a call not known yet (gate's own count)
+    DUPLICATE = "duplicate"  # an id seen before (gate's own count)
     REJECTED = "rejected"  # well-formed but refused by the gate
     INVALID = "invalid"  # bad topic or payload
 
