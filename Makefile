@@ -24,7 +24,9 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m loadtest bench
+	mkdir -p results
+	$(BIN)/python -m loadtest.gate_bench --out results/gate_bench.json
+	$(BIN)/python -m loadtest.relay_bench --out results/relay_bench.json
 
 clean:
 	rm -rf $(VENV) results demo-output
