@@ -213,7 +213,7 @@ class IngressRtp(asyncio.DatagramProtocol):
         s.last_rtp_at = now
         q = e.queue
         q.append((now, s, data, False))
-        if q[0][0] <= now - e.holdback_s:
+        if q[0][0] <= now - e.batch_horizon_s:
             e.drain(now)
         elif e.timer is None:
             e.arm()

@@ -3,19 +3,25 @@
 Rules:
 1. Receive path (``datagram_received``, in ``pausegate.io.rtp_stream``): source check,
    RTP/RTCP validity, push onto the process-wide hold-back FIFO stamped with
-   ``loop.time()``, drain what is due. Nothing awaits, logs, allocates timers or raises
-   on peer data; outcomes are plain integer counters here, read by ``statistics()``.
-2. Drain: the FIFO is emptied of due entries on every receive and by one
-   ``loop.call_at`` timer armed for the head (+1 ms slack) only when none is armed.
-   Each due packet goes through its stream's gate, then ``transport.sendto`` from the
-   egress socket to the recorder. Bytes returned by the gate are sent as they are.
-3. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
+   ``time.monotonic()``, drain what is due. Nothing awaits, logs, allocates timers or
+   raises on peer data; outcomes are plain integer counters here, read by ``statistics()``.
+2. Clock: ``time.monotonic()`` is the clock asyncio's ``loop.time()`` reads. uvloop's
+   ``loop.time()`` reads the same CLOCK_MONOTONIC but cached per loop iteration at 1 ms
+   resolution: stamping with it would date packets early and release them before their
+   hold-back. ``now`` passed to the gate is the same clock, so gate maths stays exact.
+3. Drain: the receive path drains once the FIFO head is ``DRAIN_BATCH_S`` overdue (so
+   high packet rates drain in batches, not one call per packet); one ``loop.call_at``
+   timer armed for the head (+1 ms slack) only when none is armed covers quiet times.
+   A packet never leaves before arrival + hold-back. Each due packet goes through its
+   stream's gate, then ``transport.sendto`` from the egress socket to the recorder;
+   the bytes returned by the gate are sent as they are.
+4. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
    the recorder muxes).
-4. Forward-delay histogram: each drain batch is recorded once, at the delay of its
+5. Forward-delay histogram: each drain batch is recorded once, at the delay of its
    oldest packet, weighted by the packets it sent (an upper bound; O(1) per batch).
-5. A gate that raises (our bug) has its packet withheld and counted in
+6. A gate that raises (our bug) has its packet withheld and counted in
    ``gate_errors``: erring towards silence keeps the one rule, and the loop lives on.
-6. Ports: each stream takes two pairs (ingress, egress); a pair the OS refuses
+7. Ports: each stream takes two pairs (ingress, egress); a pair the OS refuses
    (EADDRINUSE, EACCES) is marked unusable and another is tried.
 """
 
@@ -27,6 +33,7 @@ import errno
 import ipaddress
 import resource
 import socket
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +65,7 @@ Address = tuple[str, int]
 
 SOCKET_BUFFER_BYTES = 1 << 20
 TIMER_SLACK_S = 0.001
+DRAIN_BATCH_S = 0.0005
 MAX_BIND_ATTEMPTS = 64
 # Forward-delay buckets above the hold-back (seconds of lateness); the last bucket is +Inf.
 LATENESS_BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -161,11 +169,12 @@ class MediaEngine:
         delay_bounds_s: Sequence[float] | None = None,
     ) -> None:
         self.loop = loop
-        self.time = loop.time
+        self.time = time.monotonic  # rule 2
         self.bind_host = bind_host
         self.ports = ports
         self.latch = latch
         self.holdback_s = holdback_s
+        self.batch_horizon_s = holdback_s + DRAIN_BATCH_S
         self.family = address_family(bind_host)
         self._fifo: HoldbackFifo[MediaStream] = HoldbackFifo(holdback_s)
         self.queue = self._fifo.queue  # the hot path appends and pops inline
