@@ -113,3 +113,13 @@ def test_is_publishable() -> None:
     assert is_publishable(control_topic("p", Scope.CALL, "+#/\x00"))
     for bad in ("", "a/+/b", "a/#", "a\x00b", "x" * 70000, "bad\udcff"):
         assert not is_publishable(bad)
+
+
+@given(st.text(max_size=60), prefixes)
+def test_parse_control_topic_raises_only_topic_error(topic: str, prefix: str) -> None:
+    for candidate in (topic, f"{prefix}/v1/control/{topic}", f"{prefix}/v1/control/call/{topic}"):
+        try:
+            scope, key = parse_control_topic(prefix, candidate)
+        except TopicError:
+            continue
+        assert control_topic(prefix, scope, key) == candidate

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pausegate.control.audit import GENESIS, AuditLog, command_record, event_record, verify_chain
 from pausegate.control.commands import Action, Command, Scope
@@ -109,3 +111,25 @@ def test_unencodable_text_is_escaped_not_fatal(tmp_path: Path) -> None:
     log.append({"key": "ünï"})
     assert verify_chain(path) == (True, None)
     assert json.loads(lines(path)[0])["key"] == "bad\udcff"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.sampled_from("abc"), st.integers() | st.text()), min_size=2),
+    st.data(),
+)
+def test_any_edit_before_the_last_line_is_caught(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]], data: st.DataObject
+) -> None:
+    path = tmp_path_factory.mktemp("chain") / "a.jsonl"
+    log = AuditLog(path, fsync=False)
+    for record in records:
+        log.append(record)
+    assert verify_chain(path) == (True, None)
+    raw = lines(path)
+    index = data.draw(st.integers(0, len(raw) - 2))
+    obj = json.loads(raw[index])
+    obj["edited"] = True
+    raw[index] = json.dumps(obj, separators=(",", ":")).encode()
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    assert verify_chain(path) == (False, index + 2)
