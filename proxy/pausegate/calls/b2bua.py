@@ -131,6 +131,7 @@ class B2bua:
         self.rec = RecorderLeg(self)
         self.tel = TelephonyLeg(self)
         self.by_invite_key: dict[TxKey, str] = {}
+        self.timed: set[str] = set()  # calls that may have a deadline of their own
         self._session_seed = session_seed
         self._draining = False
         self._messages: dict[tuple[str, str], int] = {}
@@ -230,14 +231,25 @@ class B2bua:
 
     def handle_timer(self, now: float) -> list[Effect]:
         out = self.process(self.layer.handle_timer(now), now)
-        for call in list(self.calls.values()):
-            deadline = call.next_deadline()
-            if deadline is not None and deadline <= now:
+        for call_id in list(self.timed):
+            call = self.calls.get(call_id)
+            deadline = call.next_deadline() if call is not None else None
+            if call is None or deadline is None:
+                self.timed.discard(call_id)
+            elif deadline <= now:
                 out += self.rec.handle_timer(call, now)
         return out
 
     def next_deadline(self) -> float | None:
-        times = [t for c in self.calls.values() if (t := c.next_deadline()) is not None]
+        """The earliest transaction or call deadline; calls with one are in ``timed``."""
+        times: list[float] = []
+        for call_id in list(self.timed):
+            call = self.calls.get(call_id)
+            deadline = call.next_deadline() if call is not None else None
+            if deadline is None:
+                self.timed.discard(call_id)
+            else:
+                times.append(deadline)
         layer = self.layer.next_deadline()
         if layer is not None:
             times.append(layer)

@@ -95,6 +95,7 @@ class RecorderLeg:
         call.rec_invite = invite
         call.rec_invite_key = client_key(invite)
         call.rec_answer_deadline = now + 64 * b.settings.t1_s
+        b.timed.add(call.call_id)
         self.track(invite, call, "invite")
         return b.send_request(invite, target, now)
 
@@ -103,6 +104,7 @@ class RecorderLeg:
         if call.rec_invite is None:
             return []
         call.rec_answer_deadline = now + 64 * self.b.settings.t1_s
+        self.b.timed.add(call.call_id)
         if not call.rec_provisional:
             call.rec_cancel_pending = True
             return []
@@ -316,6 +318,7 @@ class RecorderLeg:
         call.rec_version -= 1  # the rejected offer never became the session (RFC 3264 §8)
         if status == 491:
             call.reoffer_retry_at = now + GLARE_RETRY_S
+            self.b.timed.add(call.call_id)
             call.reoffer_retry_tel = pending.tel
             return []
         out = self._answer_telephony(call, pending.tel, now)

@@ -24,6 +24,8 @@ def is_token(text: str) -> bool:
 
 def split_top_level(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside double quotes and angle brackets (RFC 3261 §7.3.1)."""
+    if '"' not in text and "<" not in text and ">" not in text:
+        return text.split(sep)  # the common case, without the character loop
     parts: list[str] = []
     current: list[str] = []
     in_quotes = False

@@ -11,11 +11,16 @@ Rules:
    transaction ended: reported as ``StrayResponse`` so the TU can re-send its ACK.
    Any other unmatched response is dropped and counted (§18.1.2).
 4. Output is an ordered list of events: ``Send`` for the transport, the rest for the TU.
+5. Timers cost O(log n): every transaction's next deadline sits in one heap, updated
+   after each of its transitions, so thousands of lingering transactions (timer L/M)
+   do not slow down each message.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 from dataclasses import dataclass
 
 from pausegate.sip.message import SipMessage, SipRequest, SipResponse
@@ -107,6 +112,11 @@ class TransactionLayer:
     def __init__(self, timers: TimerConfig | None = None) -> None:
         self.timers = timers or TimerConfig()
         self._txs: dict[TxKey, tuple[Transaction, Target]] = {}
+        # Timers: one heap of (deadline, seq, key), stale entries skipped lazily; _due
+        # holds each live transaction's current next deadline (rule 5).
+        self._heap: list[tuple[float, int, TxKey]] = []
+        self._due: dict[TxKey, float] = {}
+        self._seq = itertools.count()
         self._accepted: dict[_DialogAckKey, TxKey] = {}
         self.stray_responses = 0
         self.protocol_errors = 0
@@ -192,15 +202,21 @@ class TransactionLayer:
     # -- timers ----------------------------------------------------------------------------
     def handle_timer(self, now: float) -> list[LayerEvent]:
         events: list[LayerEvent] = []
-        for key, (tx, target) in list(self._txs.items()):
-            deadline = tx.next_deadline()
-            if deadline is not None and deadline <= now:
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) != deadline:
+                continue  # stale: the transaction moved its deadline or ended
+            del self._due[key]
+            found = self._txs.get(key)
+            if found is not None:
+                tx, target = found
                 events.extend(self._events(key, tx, target, tx.handle_timer(now)))
         return events
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for tx, _ in self._txs.values() if (d := tx.next_deadline()) is not None]
-        return min(deadlines) if deadlines else None
+        while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -216,7 +232,15 @@ class TransactionLayer:
                 events.append(AckReceived(m, target))
         if out.timed_out or out.transport_error:
             events.append(TransactionFailed(key, tx.request, out.timed_out))
-        if tx.terminated:
+        if not tx.terminated:
+            deadline = tx.next_deadline()
+            if deadline is None:
+                self._due.pop(key, None)
+            elif self._due.get(key) != deadline:
+                self._due[key] = deadline
+                heapq.heappush(self._heap, (deadline, next(self._seq), key))
+        else:
+            self._due.pop(key, None)
             self.protocol_errors += tx.protocol_errors
             del self._txs[key]
             if tx.kind is TxKind.INVITE_SERVER:
