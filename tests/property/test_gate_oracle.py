@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pausegate.control.commands import Action, Behaviour, Command, Scope
-from pausegate.gate import GateConfig, GateCore
+from pausegate.gate import GateConfig, GateCore, OnControlLoss, StreamGate
 from pausegate.gate.events import CallIdentity
 from pausegate_codecs.registry import PCMU, TELEPHONE_EVENT
 
@@ -209,24 +209,70 @@ def oracle_spans(cmds: list[Cmd]) -> tuple[list[tuple[float, float]], bool]:
     return merged, timely
 
 
+def loss_span(down: float | None, up: float | None, grace_s: float) -> list[tuple[float, float]]:
+    """SPEC §4 control loss with ``pause``: paused from disconnect + grace until reconnected."""
+    if down is None:
+        return []
+    start = down + grace_s
+    if up is None:
+        return [(start, float("inf"))]
+    return [(start, up)] if up > start else []
+
+
+def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
 def simulate(
-    behaviour: Behaviour, guard_s: float, seed: int, slots: int, cmds: list[Cmd], n_streams: int
-) -> tuple[list[tuple[Datagram, bytes | None]], float, bool]:
+    behaviour: Behaviour,
+    guard_s: float,
+    seed: int,
+    slots: int,
+    cmds: list[Cmd],
+    n_streams: int,
+    loss: tuple[float, float] | None = None,
+    grace_s: float = 0.0,
+) -> tuple[list[tuple[Datagram, bytes | None]], float, bool, list[str]]:
+    """Run the core in fake time; also check its paused state against the oracle at each step."""
     core = GateCore(
-        GateConfig(behaviour=behaviour, guard_ms=guard_s * 1000.0, holdback_ms=HOLDBACK_S * 1000)
+        GateConfig(
+            behaviour=behaviour,
+            guard_ms=guard_s * 1000.0,
+            holdback_ms=HOLDBACK_S * 1000,
+            on_control_loss=OnControlLoss.PAUSE,
+            control_loss_grace_ms=grace_s * 1000.0,
+        )
     )
     rng = random.Random(seed)
     grams = [g for i in range(n_streams) for g in _stream(i, rng, slots)]
     timeline: list[tuple[float, int, object]] = [(CALL_START, 0, "add")]
     timeline += [(c.received, 1, c) for c in cmds]
     timeline += [(g.arrival + HOLDBACK_S, 2, g) for g in grams]
+    last = max(t for t, _, _ in timeline)
+    timeline += [(CALL_START + 0.0503 * i, 1, "tick") for i in range(int((last - 1.0) / 0.05))]
+    if loss is not None:
+        timeline += [(loss[0], 1, "down"), (loss[1], 1, "up")]
     timeline.sort(key=lambda x: (x[0], x[1]))
-    streams = []
+    streams: list[StreamGate] = []
+    down: float | None = None
+    up: float | None = None
     out: list[tuple[Datagram, bytes | None]] = []
+    mismatches: list[str] = []
+    received: list[Cmd] = []
+    gate = None
     end = 0.0
     for now, _, item in timeline:
         wall = WALL0_MS + now * 1000.0
         end = max(end, now)
+        if isinstance(item, Datagram):
+            out.append((item, streams[item.stream].release_rtp(item.data, item.arrival, now)))
+            continue
         if item == "add":
             gate, _events = core.add_call(CALL, now, wall)
             streams = [
@@ -234,19 +280,35 @@ def simulate(
                 for i in range(n_streams)
             ]
         elif isinstance(item, Cmd):
+            received.append(item)
             at_ms = None if item.at is None else WALL0_MS + item.at * 1000.0
             cmd = Command(item.action, at_ms, item.id, behaviour=item.behaviour)
             core.apply_command(item.scope, item.key, cmd, now, wall)
-            core.handle_timer(now, wall)
-        else:
-            assert isinstance(item, Datagram)
-            out.append((item, streams[item.stream].release_rtp(item.data, item.arrival, now)))
+        elif item == "down":
+            down = now
+            core.set_control_connected(False, now, wall)
+        elif item == "up":
+            up = now
+            core.set_control_connected(True, now, wall)
+        core.handle_timer(now, wall)
+        if gate is not None:
+            spans = _merge(oracle_spans(received)[0] + loss_span(down, up, grace_s))
+            if gate.paused != _in(now, spans):
+                mismatches.append(f"at {now:.4f}: core paused={gate.paused}, oracle {spans}")
     ended = core.end_call(CALL.call_id, end + 0.01, WALL0_MS + (end + 0.01) * 1000.0)
-    return out, ended.leaked_ms, ended.verified
+    return out, ended.leaked_ms, ended.verified, mismatches
 
 
 def _in(t: float, spans: list[tuple[float, float]]) -> bool:
     return any(s <= t < e for s, e in spans)
+
+
+@st.composite
+def control_loss(draw: st.DrawFn, end: float) -> tuple[tuple[float, float] | None, float]:
+    if not draw(st.booleans()):
+        return None, 0.0
+    down = draw(st.floats(0.5, end))
+    return (down, down + draw(st.floats(0.01, 1.0))), draw(st.sampled_from([0.0, 0.05, 0.3]))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -265,14 +327,19 @@ def test_gate_keeps_the_one_rule(
 ) -> None:
     end = STREAM_START + slots * PTIME_S + 0.5
     cmds = data.draw(commands(end))
-    results, leaked_ms, verified = simulate(behaviour, guard_s, seed, slots, cmds, n_streams)
+    loss, grace_s = data.draw(control_loss(end))
+    results, leaked_ms, _verified, mismatches = simulate(
+        behaviour, guard_s, seed, slots, cmds, n_streams, loss, grace_s
+    )
+    # The published state follows the oracle at every step (commands, timers, control loss).
+    assert not mismatches, mismatches[:3]
     spans, timely = oracle_spans(cmds)
+    spans = _merge(spans + (loss_span(*loss, grace_s) if loss else []))
     guarded = [(s - guard_s, e + guard_s) for s, e in spans]
 
     # (c) commands within the hold-back leak nothing.
     if timely:
         assert leaked_ms == 0.0, f"leaked {leaked_ms} ms though every pause was timely"
-        assert verified
 
     for gram, out in results:
         if gram.kind == "audio":
