@@ -102,6 +102,16 @@ def server_key(request: SipRequest) -> TxKey:
     return branch, f"{host}:{port}", method
 
 
+def response_target(request: SipRequest, source: Target) -> Target:
+    """Where responses go (§18.2.2, RFC 3581): UDP back to the source address; TCP on the
+    same connection, or, when it is gone, a new one to the top Via's sent-by."""
+    if not source.reliable:
+        return source
+    via = request.top_via
+    host = via.host[1:-1] if via.host.startswith("[") else via.host
+    return Target(source.transport, (host, via.port or 5060), source.conn_id)
+
+
 def client_key(msg: SipMessage) -> TxKey:
     return msg.top_via.branch or "", "", msg.cseq.method
 
@@ -134,9 +144,10 @@ class TransactionLayer:
             return self._receive_2xx_ack(msg, source, now)
         kind = TxKind.INVITE_SERVER if msg.method == "INVITE" else TxKind.NON_INVITE_SERVER
         tx = Transaction(kind, msg, source.reliable, self.timers, now)
-        self._txs[key] = (tx, source)
+        target = response_target(msg, source)
+        self._txs[key] = (tx, target)
         events: list[LayerEvent] = [RequestReceived(msg, key, source)]
-        return self._events(key, tx, source, tx.start(now)) + events
+        return self._events(key, tx, target, tx.start(now)) + events
 
     def _receive_response(self, msg: SipResponse, now: float) -> list[LayerEvent]:
         key = client_key(msg)

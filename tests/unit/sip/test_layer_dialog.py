@@ -134,7 +134,10 @@ def test_tcp_server_transaction_answers_on_the_connection() -> None:
     events = layer.receive(bye, TCP, 0.0)
     key = events[0].key  # type: ignore[union-attr]
     out = layer.send_response(key, build_response(bye, 200), 0.0)
-    assert out[0] == Send(out[0].message, TCP)  # type: ignore[union-attr]
+    sent = out[0]
+    assert isinstance(sent, Send)
+    # the same connection; should it be gone, a new one to the Via sent-by (§18.2.2)
+    assert sent.target == Target(Transport.TCP, ("10.0.0.1", 5060), conn_id=3)
     assert len(layer) == 0  # J = 0 over TCP
     assert layer.server_transaction(key) is None
 

@@ -71,7 +71,7 @@ def test_siprec_invite_over_tcp_passes_metadata() -> None:
     call_id = opens[0].call_id
     answer = uas.streams_ready(call_id, [(30000, 30001), (30002, 30003)], 0.1)
     msgs = [e for e in answer if isinstance(e, SendMessage)]
-    assert msgs[0].target == TCP
+    assert msgs[0].target == Target(Transport.TCP, ("192.0.2.10", 5060), 7)
     ok = sent(answer)[0]
     assert ok.get("Session-Expires") == "1800;refresher=uac"
     assert ok.body.count(b"a=recvonly") == 2
