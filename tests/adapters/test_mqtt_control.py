@@ -264,12 +264,13 @@ async def test_persistent_session_delivers_commands_sent_while_away(
     assert first.applied == []
 
 
+@pytest.mark.parametrize("protocol", [5, 3])
 async def test_broker_restart_reconnects_and_flushes_buffered_events(
-    mosquitto: Mosquitto,
+    mosquitto: Mosquitto, protocol: int
 ) -> None:
     target = FakeTarget()
     stats = ControlStats()
-    control = MqttControl(settings(mosquitto), target, "pg-1", stats=stats)
+    control = MqttControl(settings(mosquitto, protocol), target, "pg-1", stats=stats)
     async with running(control):
         mosquitto.kill()
         await target.wait_for(lambda: target.connected == [True, False])
