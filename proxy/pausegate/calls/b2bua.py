@@ -87,6 +87,7 @@ class B2buaSettings:
     t1_s: float = 0.5
     t2_s: float = 4.0
     t4_s: float = 5.0
+    recorder_direction: str = "sendonly"  # or "sendrecv" for recorders that need it
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ Rules:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pausegate.calls.model import StreamOffer
+from pausegate.calls.model import Direction, StreamOffer
 from pausegate.errors import SdpError
 from pausegate.gate.events import CallIdentity
 from pausegate.sdp.negotiation import streams_from_offer
@@ -101,6 +101,20 @@ def recorder_body(
         BodyPart(METADATA_CONTENT_TYPE, metadata, {"Content-Disposition": "recording-session"}),
     ]
     return build_multipart(parts, boundary)
+
+
+def offer_sendrecv(sdp: SessionDescription) -> SessionDescription:
+    """Our recorder offer with a=sendonly written as a=sendrecv (``recorder_direction``):
+    some recorders (baresip 1.0.0) record nothing from a sendonly offer. We still never
+    listen to what the recorder sends back."""
+    media = []
+    for m in sdp.media:
+        attrs = tuple(
+            (Direction.SENDRECV.value, None) if name == Direction.SENDONLY else (name, value)
+            for name, value in m.attributes
+        )
+        media.append(replace(m, attributes=attrs))
+    return replace(sdp, media=tuple(media))
 
 
 def answer_of(msg: SipMessage) -> SessionDescription:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pausegate.calls.bodies import answer_of, recorder_body
+from pausegate.calls.bodies import answer_of, offer_sendrecv, recorder_body
 from pausegate.calls.hooks import Effect, MediaAnswered, TeardownMedia, UpdateMedia
 from pausegate.calls.requests import cancel_for, ok_headers, recorder_invite, target_of
 from pausegate.calls.sip_call import Call, CallEvent, CallState, Reoffer, TelReoffer
 from pausegate.errors import RemoteError
 from pausegate.sdp.negotiation import build_answer, build_recorder_offer, parse_answer
+from pausegate.sdp.session import SessionDescription
 from pausegate.sip.dialog import Dialog
 from pausegate.sip.headers import NameAddr
 from pausegate.sip.layer import Target, TxKey, client_key
@@ -64,21 +65,26 @@ class RecorderLeg:
             return target_of(call.rec_dialog.next_hop(), conn_from=call.rec_target)
         return target_of(self.b.recorder_uri)
 
+    def _offer(self, call: Call, inactive: bool) -> SessionDescription:
+        """One sendonly (or, when configured, sendrecv) m-line per ingress stream."""
+        sdp = build_recorder_offer(
+            call.streams,
+            call.local,
+            self.b.local.host,
+            call.session_id,
+            call.rec_version,
+            offer=call.offer_sdp,
+            inactive=inactive,
+        )
+        return offer_sendrecv(sdp) if self.b.settings.recorder_direction == "sendrecv" else sdp
+
     # -- the initial INVITE -------------------------------------------------------------------
     def invite(self, call: Call, now: float) -> list[Effect]:
         b = self.b
         target = target_of(b.recorder_uri)
         call.rec_target = target
         inactive = call.want_inactive
-        call.rec_offer = build_recorder_offer(
-            call.streams,
-            call.local,
-            b.local.host,
-            call.session_id,
-            call.rec_version,
-            offer=call.offer_sdp,
-            inactive=inactive,
-        )
+        call.rec_offer = self._offer(call, inactive)
         call.offered_inactive = inactive
         ct, body = recorder_body(call.rec_offer, call.metadata, f"pausegate-{b.new_token()}")
         invite = recorder_invite(
@@ -258,15 +264,7 @@ class RecorderLeg:
         assert call.rec_dialog is not None
         inactive = call.want_inactive
         call.rec_version += 1
-        sdp = build_recorder_offer(
-            call.streams,
-            call.local,
-            b.local.host,
-            call.session_id,
-            call.rec_version,
-            offer=call.offer_sdp,
-            inactive=inactive,
-        )
+        sdp = self._offer(call, inactive)
         ct, body = recorder_body(sdp, call.metadata, f"pausegate-{b.new_token()}")
         target = self._recorder_target(call)
         req = call.rec_dialog.create_request(

@@ -134,3 +134,14 @@ def test_siprec_reoffer_updates_metadata() -> None:
     net.from_tel(ua.request("INVITE", body2, "multipart/mixed;boundary=b"))
     reoffer = net.rec_requests("INVITE")[-1]
     assert b"datamode" in reoffer.body
+
+
+def test_recorder_direction_sendrecv() -> None:
+    net = Net.make(recorder_direction="sendrecv")
+    ua = TelUa()
+    establish(net, ua)
+    offer = net.rec_requests("INVITE")[0]
+    assert b"a=sendrecv" in offer.body
+    assert b"a=sendonly" not in offer.body
+    net.run(net.b2b.signal_recorder(ua.call_id, True, net.now))
+    assert b"a=inactive" in net.rec_requests("INVITE")[-1].body
