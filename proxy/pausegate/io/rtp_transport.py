@@ -20,7 +20,9 @@ Rules:
 5. Forward-delay histogram: each drain batch is recorded once, at the delay of its
    oldest packet, weighted by the packets it sent (an upper bound; O(1) per batch).
 6. A gate that raises (our bug) has its packet withheld and counted in
-   ``gate_errors``: erring towards silence keeps the one rule, and the loop lives on.
+   ``gate_errors``; a send that raises (a transport the loop closed) is counted in
+   ``socket_errors``. Erring towards silence keeps the one rule; the drain never stops
+   half-way, so one stream's fault never stalls the others.
 7. Ports: each stream takes two pairs (ingress, egress); a pair the OS refuses
    (EADDRINUSE, EACCES) is marked unusable and another is tried.
 """
@@ -28,10 +30,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import ipaddress
-import resource
 import socket
 import time
 from bisect import bisect_left
@@ -39,7 +38,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pausegate.errors import ResourceExhausted
 from pausegate.gate.holdback import HoldbackFifo
 from pausegate.io.rtp_stream import (
     Egress,
@@ -49,24 +47,15 @@ from pausegate.io.rtp_stream import (
     StreamGate,
     rtcp_valid,
 )
-
-__all__ = [
-    "MediaEngine",
-    "MediaStatistics",
-    "MediaStream",
-    "StreamGate",
-    "address_family",
-    "bind_udp_pair",
-    "raise_nofile_limit",
-]
+from pausegate.io.udp import address_family, bind_udp_pair, raise_nofile_limit
 from pausegate.rtp.ports import PortAllocator
+
+__all__ = ["MediaEngine", "MediaStatistics", "MediaStream", "StreamGate", "raise_nofile_limit"]
 
 Address = tuple[str, int]
 
-SOCKET_BUFFER_BYTES = 1 << 20
 TIMER_SLACK_S = 0.001
 DRAIN_BATCH_S = 0.0005
-MAX_BIND_ATTEMPTS = 64
 # Forward-delay buckets above the hold-back (seconds of lateness); the last bucket is +Inf.
 LATENESS_BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -93,62 +82,6 @@ class MediaStatistics:
     forward_delay_bounds_s: tuple[float, ...]  # upper bounds, arrival to send
     forward_delay_buckets: tuple[int, ...]  # per bucket, not cumulative; last is +Inf
     forward_delay_sum_s: float
-
-
-def raise_nofile_limit() -> int:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit (4 sockets per stream)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
-def address_family(host: str) -> socket.AddressFamily:
-    """AF_INET6 for an IPv6 literal, else AF_INET."""
-    try:
-        v6 = ipaddress.ip_address(host).version == 6
-    except ValueError:
-        v6 = False
-    return socket.AF_INET6 if v6 else socket.AF_INET
-
-
-def bind_udp_pair(
-    ports: PortAllocator, family: socket.AddressFamily, host: str, now: float
-) -> tuple[int, socket.socket, socket.socket]:
-    """Allocate a pair and bind non-blocking UDP sockets on it (port, port + 1).
-
-    A pair the OS refuses (EADDRINUSE, EACCES) is marked unusable and another is tried;
-    raises ResourceExhausted when none is left or none binds.
-    """
-    attempts = min(MAX_BIND_ATTEMPTS, max(1, ports.free_pairs(now)))
-    for _ in range(attempts):
-        port = ports.allocate(now)
-        socks: list[socket.socket] = []
-        try:
-            for p in (port, port + 1):
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                socks.append(sock)
-                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                    # best effort: the kernel caps it at net.core.[rw]mem_max
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
-                sock.bind((host, p))
-                sock.setblocking(False)
-        except OSError as exc:
-            for sock in socks:
-                sock.close()
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                ports.mark_unusable(port)
-                continue
-            ports.release(port, now)
-            raise
-        return port, socks[0], socks[1]
-    raise ResourceExhausted("no bindable RTP port pair")
 
 
 def _factory(proto: asyncio.DatagramProtocol) -> Callable[[], asyncio.DatagramProtocol]:
@@ -267,7 +200,11 @@ class MediaEngine:
             if out is None:
                 self.rtp_dropped += 1
                 continue
-            s.out_rtp.sendto(out, dst)  # type: ignore[union-attr]
+            try:
+                s.out_rtp.sendto(out, dst)  # type: ignore[union-attr]
+            except Exception:  # a transport the loop closed under us: count, keep draining
+                self.socket_errors += 1
+                continue
             fwd += 1
         if fwd:
             self.rtp_forwarded += fwd
@@ -292,7 +229,11 @@ class MediaEngine:
         if out is None:
             self.rtcp_dropped += 1
             return
-        s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
+        try:
+            s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
+        except Exception:
+            self.socket_errors += 1
+            return
         self.rtcp_forwarded += 1
 
     def _wake_waiters(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pausegate.io.rtp_transport import address_family, bind_udp_pair
+from pausegate.io.udp import address_family, bind_udp_pair
 from pausegate.recorder.track import Track
 from pausegate.rtp.ports import PortAllocator
 from pausegate_codecs.registry import Codec
