@@ -167,6 +167,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "SIP messages by method and status ('request' for requests).",
         ("method", "status"),
         closed=(SIP_METHODS, SIP_STATUSES),
+        initial=_product(SIP_METHODS, ("request",)),
     ),
     MetricSpec(
         "pausegate_mqtt_events_dropped_total",

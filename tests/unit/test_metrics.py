@@ -37,6 +37,8 @@ def test_all_spec_metrics_exist_at_zero() -> None:
     assert value("pausegate_mqtt_events_dropped_total") == 0
     for kind in ("sip", "sdp", "rtp", "mqtt_payload", "mqtt_topic", "config"):
         assert value("pausegate_bad_input_total", {"kind": kind}) == 0
+    labels = {"method": "OPTIONS", "status": "request"}
+    assert value("pausegate_sip_messages_total", labels) == 0
     text = generate_latest(registry).decode()
     assert "# TYPE pausegate_sip_messages_total counter" in text
     assert "# TYPE pausegate_forward_delay_seconds histogram" in text
