@@ -206,3 +206,25 @@ async def test_cancel_drain_and_no_ports(service: tuple[SipService, FakeHooks]) 
         await peer.response(200, "CANCEL")  # matched, but the INVITE was already answered
     finally:
         peer.close()
+
+
+@pytest.mark.asyncio
+async def test_unframeable_tcp_stream_is_closed_and_keepalives_ignored(
+    service: tuple[SipService, FakeHooks],
+) -> None:
+    import asyncio
+
+    svc, _ = service
+    peer = await UdpPeer().open()
+    reader, writer = await asyncio.open_connection(HOST, svc.port)
+    try:
+        peer.send(b"\r\n\r\n", svc.port)  # RFC 5626 keep-alive: no answer, no error
+        writer.write(
+            b"\r\n\r\nOPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKz\r\n\r\n"
+        )
+        assert await asyncio.wait_for(reader.read(), 5.0) == b""  # closed: cannot frame it
+        assert svc.statistics().parse_errors == 1
+        assert svc.core.statistics().calls_active == 0
+    finally:
+        writer.close()
+        peer.close()

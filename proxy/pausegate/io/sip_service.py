@@ -16,6 +16,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from pausegate.calls.b2bua import B2bua, B2buaSettings, SipStatistics
@@ -130,7 +131,12 @@ class SipService:
         return True
 
     def statistics(self) -> SipStatistics:
-        return self.core.statistics()
+        """The core's counters; TCP streams that could not be framed count as parse errors."""
+        stats = self.core.statistics()
+        if self._transport is None:
+            return stats
+        framing = self._transport.stats.tcp_framing_errors
+        return replace(stats, parse_errors=stats.parse_errors + framing)
 
     # -- plumbing -----------------------------------------------------------------------------
     def _now(self) -> float:
