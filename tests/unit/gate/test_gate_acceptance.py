@@ -16,7 +16,13 @@ import pytest
 from pausegate.control.commands import Action, Behaviour, Command, Scope
 from pausegate.gate import GateConfig, GateCore, StreamGate
 from pausegate.gate.config import OnControlLoss
-from pausegate.gate.events import CallEnded, CallIdentity, CallStarted, CallStateChanged
+from pausegate.gate.events import (
+    CallEnded,
+    CallIdentity,
+    CallStarted,
+    CallStateChanged,
+    CommandOutcome,
+)
 
 HOLDBACK_S = 0.2
 WALL0_MS = 1_700_000_000_000.0
@@ -94,7 +100,7 @@ class Sim:
         key: str = "call-1",
         cmd_id: str | None = None,
         behaviour: Behaviour | None = None,
-    ) -> object:
+    ) -> CommandOutcome:
         cmd = Command(action, None if at is None else wall(at), cmd_id, "card", "desk", behaviour)
         outcome = self.core.apply_command(scope, key, cmd, received, wall(received))
         self.events.extend(outcome.events)
@@ -533,3 +539,136 @@ def test_ledger_keeps_two_close_pauses_apart() -> None:
         (SEQ0 + 24) & 0xFFFF,
     )
     assert second.streams[0].rtp_ts_start == (TS0 + 160 * 20) & 0xFFFFFFFF
+
+
+# -- more behaviours, codecs and control -----------------------------------------------------
+
+
+def _stream_with(codecs: dict[int, object]) -> Sim:
+    sim = Sim.start()
+    gate = sim.core.call("call-1")
+    assert gate is not None
+    sim.stream = gate.add_stream("1", codecs)  # type: ignore[arg-type]
+    return sim
+
+
+def test_frame_codec_is_gated_by_whole_packets_rounding_outwards() -> None:
+    from pausegate_codecs.registry import G722
+
+    sim = _stream_with({9: G722})
+    sim.command(Action.PAUSE, received=1.3, at=1.205)
+    sim.command(Action.RESUME, received=1.41)
+    outs = [
+        sim.release(rtp(9, SEQ0 + i, TS0 + 160 * i, b"\x42" * 160), T0 + 0.02 * (i + 1))
+        for i in range(30)
+    ]
+    assert outs[9] is not None
+    assert outs[9][12:] == b"\x42" * 160  # [1.18, 1.20), arrives 1.20
+    # Packet 20 [1.40, 1.42) is only half inside: the whole packet is silenced.
+    for out in outs[10:21]:
+        assert out is not None
+        assert out[12:] == bytes((G722.silence_byte,)) * 160  # type: ignore[arg-type]
+    assert outs[21] is not None
+    assert outs[21][12:] == b"\x42" * 160
+
+
+def test_l16_is_gated_to_the_sample() -> None:
+    from pausegate_codecs.registry import lookup
+
+    l16 = lookup("L16", 8000, 1)
+    sim = _stream_with({96: l16})
+    sim.command(Action.PAUSE, received=1.1)
+    sim.command(Action.RESUME, received=1.51)
+    out = None
+    for i in range(26):
+        out = sim.release(rtp(96, SEQ0 + i, TS0 + 160 * i, b"\x12\x34" * 160), T0 + 0.02 * (i + 1))
+    assert out is not None  # packet 25 [1.50, 1.52): 80 samples before the resume
+    assert out[12:] == b"\x00\x00" * 80 + b"\x12\x34" * 80
+
+
+def test_codec_change_mid_pause_uses_the_new_codec_silence() -> None:
+    from pausegate_codecs.registry import PCMA
+
+    sim = Sim.start()
+    sim.command(Action.PAUSE, received=1.0)
+    sim.packets(0, 4)
+    gate = sim.core.call("call-1")
+    assert gate is not None
+    assert sim.stream is not None
+    gate.update_stream(sim.stream, {8: PCMA})
+    out = sim.release(rtp(8, SEQ0 + 5, TS0 + 800, b"\x11" * 160), 1.12)
+    assert out is not None
+    assert out[12:] == b"\xd5" * 160
+    assert gate.paused
+
+
+def test_signal_is_exposed_and_behaves_as_drop() -> None:
+    sim = Sim.start(behaviour=Behaviour.SIGNAL)
+    gate = sim.core.call("call-1")
+    assert gate is not None
+    assert not gate.signal
+    sim.command(Action.PAUSE, received=1.0)
+    assert gate.signal
+    assert all(o is None for o in sim.packets(0, 4))
+    sim.command(Action.RESUME, received=1.5)
+    assert not gate.signal
+
+
+def test_skip_rewrites_sender_reports_after_the_cut() -> None:
+    sim = Sim.start(behaviour=Behaviour.SKIP)
+    sim.command(Action.PAUSE, received=1.105, at=1.105)
+    sim.command(Action.RESUME, received=1.305)
+    outs = sim.packets(0, 20)
+    removed = sum(1 for o in outs if o is None)
+    assert removed == 11  # packets 5 [1.10, 1.12) .. 15 [1.30, 1.32)
+    # RFC 3550 §6.4.1 SR: V=2, PT=200, length 6, SSRC, NTP (8), RTP ts, packets, octets.
+    rtp_ts = (TS0 + 160 * 21) & 0xFFFFFFFF
+    sr = (
+        bytes((0x80, 200))
+        + (6).to_bytes(2, "big")
+        + SSRC.to_bytes(4, "big")
+        + bytes(8)
+        + rtp_ts.to_bytes(4, "big")
+        + (21).to_bytes(4, "big")
+        + (21 * 160).to_bytes(4, "big")
+    )
+    assert sim.stream is not None
+    out = sim.stream.release_rtcp(sr, 1.44, 1.64)
+    assert out is not None
+    assert int.from_bytes(out[16:20], "big") == (rtp_ts - 160 * removed) & 0xFFFFFFFF
+    assert int.from_bytes(out[20:24], "big") == 21 - removed
+
+
+def test_duplicate_command_reports_current_state_without_events() -> None:
+    sim = Sim.start()
+    sim.command(Action.PAUSE, received=1.0, cmd_id="p1")
+    before = len(sim.events)
+    outcome = sim.command(Action.PAUSE, received=1.1, cmd_id="p1")
+    assert outcome.ok
+    assert outcome.paused is True
+    assert len(sim.events) == before
+
+
+def test_reject_names_the_call_when_the_key_resolves() -> None:
+    sim = Sim.start()
+    outcome = sim.core.reject(
+        Scope.CALL, "desk-1", "command payload is not valid JSON", 1.0, wall(1.0)
+    )
+    assert not outcome.ok
+    assert outcome.error == "command payload is not valid JSON"
+    (event,) = outcome.events
+    assert event.call == CALL
+
+
+def test_state_change_events_carry_the_command_and_recording_time() -> None:
+    sim = Sim.start()
+    sim.packets(0, 9)
+    sim.command(Action.PAUSE, received=1.3, at=1.2, cmd_id="p1")
+    (paused,) = [e for e in sim.events if isinstance(e, CallStateChanged)]
+    assert paused.paused
+    assert paused.cmd_id == "p1"
+    assert paused.source == "desk"
+    assert paused.reason == "card"
+    assert paused.at_ms == pytest.approx(wall(1.2))
+    assert paused.received_at_ms == pytest.approx(wall(1.3))
+    assert paused.media_ms is not None
