@@ -193,6 +193,8 @@ class RecorderLeg:
         retransmitted = call.rec_dialog is not None
         out = self._ack(call, resp, now)
         if retransmitted or call.state is not CallState.RECORDER_INVITING:
+            if not retransmitted and call.state is CallState.TERMINATING:
+                call.bye_recorder = True  # answered while we were already giving up
             if call.state is CallState.CANCELLING:
                 call.advance(CallEvent.RECORDER_ANSWERED)
                 call.bye_recorder = True

@@ -145,3 +145,20 @@ def test_recorder_direction_sendrecv() -> None:
     assert b"a=sendonly" not in offer.body
     net.run(net.b2b.signal_recorder(ua.call_id, True, net.now))
     assert b"a=inactive" in net.rec_requests("INVITE")[-1].body
+
+
+def test_recorder_answer_during_teardown_is_byed_after_it() -> None:
+    net = Net.make(auto_media=False)
+    ua = TelUa()
+    net.from_tel(ua.make_invite())
+    net.media_ready(ua.call_id, 1)
+    inv = net.rec_requests("INVITE")[0]
+    net.from_rec(rec_reply(inv, 180))
+    net.from_tel(ua.cancel())
+    net.run_timers_until(net.now + 70)  # no answer to the CANCEL: teardown starts
+    assert net.teardowns == [ua.call_id]
+    net.from_rec(rec_reply(inv, 200, sdp=rec_sdp(1)))
+    assert net.rec_requests("ACK")
+    assert net.rec_requests("BYE") == []
+    net.run(net.b2b.media_released(ua.call_id, net.now))
+    assert len(net.rec_requests("BYE")) == 1
