@@ -14,9 +14,17 @@ import numpy as np
 import pytest
 
 from pausegate.recorder.sink import RecordingSink, safe_name
-from pausegate.recorder.track import MAX_AHEAD_S, Track
+from pausegate.recorder.track import DEDUP_WINDOW, MAX_AHEAD_S, Track
 from pausegate_codecs.g711 import decode_alaw, decode_ulaw
-from pausegate_codecs.registry import CN, PCMA, PCMU, TELEPHONE_EVENT
+from pausegate_codecs.registry import (
+    CN,
+    G722,
+    L16_STEREO_44100,
+    PCMA,
+    PCMU,
+    TELEPHONE_EVENT,
+    Codec,
+)
 
 HOST = "127.0.0.1"
 CODECS = {0: PCMU, 8: PCMA, 13: CN, 101: TELEPHONE_EVENT}
@@ -158,3 +166,27 @@ def test_safe_name() -> None:
     assert safe_name("../../etc/passwd") == "_.._.._etc_passwd"
     assert safe_name("") == "_"
     assert safe_name("x" * 500) == "x" * 120
+
+
+def test_l16_is_decoded_other_audio_leaves_silence() -> None:
+    l16 = Codec("L16", 16000, 1, True, 2, 0)
+    track = Track("a", {96: l16, 9: G722, 97: L16_STEREO_44100})
+    assert (track.clock_rate, track.codec) == (16000, l16)
+    samples = np.array([1, -2, 300, -32768], dtype=">i2")
+    track.receive(rtp(1, 0, samples.tobytes() + b"\x07", pt=96), at_ms=0.0)  # odd byte ignored
+    track.receive(rtp(2, 4, b"\x11" * 8, pt=9), at_ms=1.0)  # G.722: not decoded
+    track.receive(rtp(3, 8, b"\x00\x01" * 4, pt=97), at_ms=2.0)  # stereo: not decoded
+    pcm = np.frombuffer(track.wav_bytes()[44:], dtype="<i2")
+    assert list(pcm) == [1, -2, 300, -32768]
+    assert [p["kind"] for p in track.sidecar()["packets"]] == ["audio"] * 3
+
+
+def test_duplicate_memory_is_bounded() -> None:
+    track = Track("a", {0: PCMU})
+    for i in range(DEDUP_WINDOW + 10):
+        track.receive(rtp(i & 0xFFFF, i * 160, b"\xff" * 160), at_ms=i * 20.0)
+    track.receive(rtp(5, 5 * 160, b"\x00" * 160), at_ms=1e6)  # forgotten: placed again
+    track.receive(rtp(DEDUP_WINDOW + 9, (DEDUP_WINDOW + 9) * 160, b"\x00" * 160), at_ms=1e6)
+    assert track.duplicates == 1
+    pcm = np.frombuffer(track.wav_bytes()[44:], dtype="<i2")
+    assert np.array_equal(pcm[800:960], decode_ulaw(b"\x00" * 160))
