@@ -120,7 +120,7 @@ class TelephonyLeg:
     ) -> list[Effect]:
         tag = call.local_tag
         if call.state not in LIVE:
-            return self.b.respond(key, req, 491, to_tag=tag, now=now)
+            return self.b.respond(key, req, 481, to_tag=tag, now=now)  # the call is ending
         if (call.reoffer is not None and call.reoffer.tel is not None) or (
             call.reoffer_retry_tel is not None
         ):
