@@ -117,6 +117,8 @@ class CallGate:
         self.guarded = tuple(merged)
         self.refresh_quiet(now)
         self.leaked_s += leaked
+        if leaked > 0.0:
+            self.verified = False  # SPEC §5: audio inside a paused span has left
         return leaked
 
     def refresh_quiet(self, now: float) -> None:
@@ -130,6 +132,14 @@ class CallGate:
                 next_start = min(next_start, s)
         self.quiet_from = last_end + self.lookback_s
         self.quiet_until = next_start
+
+    def saw_media(self, mapped: float) -> None:
+        """A packet reached release: its first sample's mapped time opens the media (and
+        the recorder's timeline, SPEC §5 media_ms: from the first sample sent)."""
+        if self.first_release is None:
+            self.first_release = mapped
+        if self.media_start is None or mapped < self.media_start:
+            self.media_start = mapped
 
     def note_withheld(self, now: float) -> None:
         if self._await_apply is not None:

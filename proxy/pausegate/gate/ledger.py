@@ -68,12 +68,20 @@ def build_records(
     recorder_ms: Callable[[float], float],
     epoch_ms: Callable[[float], float],
 ) -> tuple[PauseRecord, ...]:
+    # Each run belongs to the first pause that has not ended (guard included) when the
+    # run starts: a run opened by the arrival rule starts just before its pause.
+    assigned: list[list[list[Run]]] = [[[] for _ in streams] for _ in spans]
+    for si, (_, rec) in enumerate(streams):
+        for run in rec.runs:
+            for pi, span in enumerate(spans):
+                if run.start < span.end + guard_s:
+                    assigned[pi][si].append(run)
+                    break
     out: list[PauseRecord] = []
-    for span in spans:
-        lo, hi = span.start - guard_s - 1.0, span.end + guard_s
+    for pi, span in enumerate(spans):
         stream_spans: list[StreamSpan] = []
-        for label, rec in streams:
-            runs = [r for r in rec.runs if lo <= r.start < hi]
+        for si, (label, _) in enumerate(streams):
+            runs = assigned[pi][si]
             if runs:
                 first, last = runs[0], runs[-1]
                 stream_spans.append(

@@ -155,8 +155,8 @@ class StreamGate:
             self._fast_ok
             and call.quiet_from <= arrival
             and now < call.quiet_until
-            and data[0] == 0x80
             and len(data) > 12
+            and data[0] == 0x80
         ):
             bpt = self._fast_bpt.get(data[1] & 0x7F)
             if bpt:
@@ -183,6 +183,7 @@ class StreamGate:
         spans = call.guarded
         codec = self._codecs.get(pt)
         if codec is None:
+            call.saw_media(arrival - call.lookback_s)
             # No clock to map it: withheld while any span is near (SPEC §3: dropped, counted).
             if any(s < now and e > arrival - call.lookback_s for s, e, _ in spans):
                 return self._remove(data, seq, ts, ssrc, 0, arrival, now, None)
@@ -193,8 +194,7 @@ class StreamGate:
         rate = codec.clock_rate
         ticks = codec.samples(payload)
         m0 = self._observe(ssrc, ts, ticks, rate, arrival)
-        if call.media_start is None or m0 < call.media_start:
-            call.media_start = m0
+        call.saw_media(m0)
         if not codec.is_cn:
             self._audio_pt = pt
             if ticks:
@@ -223,6 +223,7 @@ class StreamGate:
         self.runs.note(ssrc, m0 + cut[0][0] / rate, ts + cut[0][0], ts + cut[-1][1], seq)
         if beh is Behaviour.SILENCE and codec.can_silence and ticks:
             out = self._silenced(data, start, end, payload, codec, cut, ticks)
+            call.released_until = arrival  # the samples outside the spans did leave
             self.silenced += 1
             if not self._verify(out, data, start, end, codec, cut):
                 call.verified = False
@@ -281,8 +282,6 @@ class StreamGate:
 
     def _forward(self, data: bytes, seq: int, ts: int, ssrc: int, arrival: float) -> bytes:
         call = self._call
-        if call.first_release is None:
-            call.first_release = arrival
         call.released_until = arrival
         self.forwarded += 1
         self._fast_ok = not self._events and not self._shifts
@@ -311,8 +310,6 @@ class StreamGate:
     ) -> bytes | None:
         """Send nothing; under `skip` later packets of this SSRC close the gap (SPEC §4)."""
         call = self._call
-        if call.first_release is None:
-            call.first_release = arrival
         self.dropped += 1
         self._fast_ok = False
         call.note_withheld(now)
@@ -348,6 +345,7 @@ class StreamGate:
         remembered = self._events.get(key)
         beh: Behaviour | None = None
         m0 = self._observe(ssrc, ts, duration, rate, arrival)
+        call.saw_media(m0)
         if remembered is None:
             hi = m0 + duration / rate if is_end else max(m0 + duration / rate, now)
             for s, e, b in call.guarded:
