@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pausegate.gate.holdback import HoldbackFifo
 
@@ -56,3 +58,28 @@ def test_zero_hold_back_releases_at_once_and_negative_is_refused() -> None:
     assert len(fifo.pop_due(5.0)) == 1
     with pytest.raises(ValueError, match="negative"):
         HoldbackFifo(-0.1)
+
+
+@given(
+    gaps=st.lists(st.floats(0, 0.05, allow_nan=False), min_size=1, max_size=60),
+    polls=st.lists(st.floats(0, 0.3, allow_nan=False), min_size=1, max_size=60),
+)
+def test_never_early_never_lost_always_in_order(gaps: list[float], polls: list[float]) -> None:
+    fifo: HoldbackFifo[int] = HoldbackFifo(0.2)
+    arrivals = []
+    t = 0.0
+    for i, gap in enumerate(gaps):
+        t += gap
+        arrivals.append(t)
+        fifo.push(t, i, b"", False)
+    released: list[int] = []
+    now = 0.0
+    for step in polls:
+        now += step
+        for arrival, owner, _, _ in fifo.pop_due(now):
+            assert arrival + 0.2 <= now + 1e-12
+            released.append(owner)
+        due = fifo.next_due()
+        assert due is None or due > now
+    released += [e[1] for e in fifo.pop_due(now + 1.0)]
+    assert released == list(range(len(gaps)))
