@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from tests.unit.gate.support import WALL0_MS, Harness, at, cmd, rtp, wall
+
 from pausegate.control.commands import Action, Behaviour, Command, Scope
 from pausegate.gate import GateConfig, GateCore, OnControlLoss
 from pausegate.gate.events import CallIdentity, CallStarted, CallStateChanged, CommandRejected
-from tests.unit.gate.support import WALL0_MS, Harness, at, cmd, rtp, wall
 
 
 def changes(h: Harness) -> list[tuple[bool, float]]:
@@ -162,5 +163,5 @@ def test_end_call_frees_keys_and_reports() -> None:
     assert p.start_at_ms == wall(1.0)
     assert h.core.call("desk-1") is None
     assert h.core.statistics().calls_total == 1
-    assert WALL0_MS == at(0.0)
+    assert at(0.0) == WALL0_MS
     assert Command(Action.PAUSE).action is Action.PAUSE

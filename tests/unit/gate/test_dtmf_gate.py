@@ -7,10 +7,11 @@ carries duration 160*(i-a+1); the end packet is sent three times.
 
 from __future__ import annotations
 
+from tests.unit.gate.support import Harness, dtmf, rtp
+
 from pausegate.control.commands import Behaviour
 from pausegate.gate import GateConfig
 from pausegate.rtp.packet import RtpHeader
-from tests.unit.gate.support import Harness, dtmf, rtp
 
 
 def audio(h: Harness, first: int, last: int) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import struct
 
+from tests.unit.gate.support import SSRC, Harness, rtp
+
 from pausegate.control.commands import Behaviour
 from pausegate.gate import GateConfig
 from pausegate.rtp.packet import RtpHeader
-from tests.unit.gate.support import SSRC, Harness, rtp
 
 PAYLOAD = b"\x11" * 160
 
