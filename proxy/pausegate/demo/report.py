@@ -168,9 +168,10 @@ def describe(verdict: Verdict, limits: VerdictLimits = DEFAULT_LIMITS) -> list[s
         else:
             lines.append(f"span {i} measured:    {_span(check.measured_ms)}")
             lines.append(
-                f"span {i} edges:       {_edge('started', check.early_start_ms, 'early', 'LATE')},"
+                f"span {i} edges:       {_edge('started', check.early_start_ms, 'early', 'LATE')}"
+                f" (allowed 0..{check.allowed_early_ms:.1f}),"
                 f" {_edge('ended', check.late_end_ms, 'late', 'EARLY')}"
-                f"  (allowed: 0..{limits.extra_ms:.0f} ms more, never less)"
+                f" (allowed 0..{check.allowed_late_ms:.1f}); never less"
             )
         lines.append(
             f"span {i} DTMF:        in-band tone level {check.dtmf_level:.4f}"

@@ -255,7 +255,8 @@ async def run_session(opts: DemoOptions, script: CallScript, say: Progress) -> i
         call_dir = next(d for d in _call_dirs(rec_dir) if _complete(d))
         sent_wav = run_dir / "sent.wav"
         write_wav(sent_wav, script.reference, RATE)
-        return _conclude(run_dir, call_dir, sent_wav, script, caller, sent, ended, say)
+        events = {name: watcher.find(name) for name in ("paused", "resumed", "call_ended")}
+        return _conclude(run_dir, call_dir, sent_wav, script, caller, sent, events, say)
     return 1  # pragma: no cover  (the exit stack does not swallow exceptions)
 
 
@@ -274,6 +275,14 @@ async def _stream_and_command(
     return commands.result()
 
 
+def _resume_transit_ms(resumed: dict[str, Any] | None, at_ms: float) -> float:
+    """How long after its `at` pausegate received the resume (0 without the event)."""
+    received = resumed.get("received_at") if resumed is not None else None
+    if isinstance(received, int | float) and not isinstance(received, bool):
+        return max(0.0, float(received) - at_ms)
+    return 0.0
+
+
 def _clock(epoch_ms: float) -> str:
     return dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
 
@@ -285,16 +294,26 @@ def _conclude(
     script: CallScript,
     caller: SyntheticCaller,
     sent: list[Sent],
-    ended: dict[str, Any] | None,
+    events: dict[str, dict[str, Any] | None],
     say: Progress,
 ) -> int:
+    ended = events.get("call_ended")
     streams = [load_stream(wav, side) for wav, side in find_streams(call_dir)]
     pause, resume = sent[0], sent[1]
-    commanded = [CommandedSpan(pause.at_ms, resume.at_ms)]
-    clock = SendClock.from_send_log([(r.rtp_ts_end, r.sent_at_ms) for r in caller.send_log], RATE)
+    log = [(r.rtp_ts_end, r.sent_at_ms) for r in caller.send_log]
+    clock = SendClock.from_send_log(log, RATE)
+    lateness = clock.lateness_ms(log, pause.at_ms)
+    transit = _resume_transit_ms(events.get("resumed"), resume.at_ms)
+    commanded = [CommandedSpan(pause.at_ms, resume.at_ms, lateness, transit)]
     reference = Reference(script.reference, script.first_ts)
     say.plain()
     say.plain("analysis of the recording")
+    say.plain(
+        f"  allowed extra withholding: one 20 ms packet (+2.5 ms timing tolerance) at each"
+        f" edge, plus {lateness:.1f} ms at the pause (how late packets around it were sent)"
+        f" and {transit:.1f} ms at the resume (its transit: a resume counts from when"
+        " pausegate received it)"
+    )
     results: list[tuple[RecordedStream, Verdict]] = []
     for stream in streams:
         verdict = analyse(stream, reference, commanded, clock)

@@ -9,9 +9,13 @@ Rules:
    recorder writes by RTP timestamp; the hold-back only delays the whole
    recording and does not move samples).
 2. The one rule: a measured withheld span may start earlier and end later than
-   commanded by at most ``VerdictLimits.extra_ms``, never start later or end
-   earlier than commanded beyond ``VerdictLimits.short_ms`` (timing jitter of
-   the send log, far below one 20 ms packet).
+   commanded by at most ``VerdictLimits.extra_ms`` (one packet), plus what SPEC §4
+   makes pausegate withhold on top and the demo measured: at the pause, the
+   lateness of packets sent around it (a packet arriving inside a span is
+   withheld whole); at the resume, the command's transit (a resume takes effect
+   when received). It must never start later or end earlier than commanded
+   beyond ``VerdictLimits.short_ms`` (send-log jitter, far below one packet),
+   which also blurs the "more" limits by as much.
 3. Outside the withheld spans the recording must match what was sent
    (correlation >= ``min_correlation``); inside, no in-band DTMF energy and no
    RFC 4733 packet.
@@ -54,6 +58,20 @@ class SendClock:
         base_at = min(at - ts_diff(ts, base_ts) * 1000.0 / clock_rate for ts, at in log)
         return cls(base_ts, base_at, clock_rate)
 
+    def at_of(self, ts: int) -> float:
+        """Epoch ms at which the sample with RTP timestamp ``ts`` was captured."""
+        return self.base_at_ms + ts_diff(ts, self.base_ts) * 1000.0 / self.clock_rate
+
+    def lateness_ms(
+        self, log: Sequence[tuple[int, float]], around_ms: float, window_ms: float = 40.0
+    ) -> float:
+        """How late (>= 0) the packets sent within ``window_ms`` of ``around_ms`` left,
+        against this clock; ``log`` as for ``from_send_log``."""
+        late = [
+            sent - self.at_of(ts_end) for ts_end, sent in log if abs(sent - around_ms) <= window_ms
+        ]
+        return max(0.0, *late) if late else 0.0
+
     def ts_at(self, at_ms: float) -> int:
         """The RTP timestamp of the sample captured at epoch ``at_ms``."""
         samples = round((at_ms - self.base_at_ms) * self.clock_rate / 1000.0)
@@ -62,10 +80,13 @@ class SendClock:
 
 @dataclass(frozen=True, slots=True)
 class CommandedSpan:
-    """A pause and its resume as published (``at`` of each command, epoch ms)."""
+    """A pause and its resume as published (``at`` of each command, epoch ms), with
+    the extra withholding SPEC §4 allows at each edge, as measured (rule 2)."""
 
     pause_at_ms: float
     resume_at_ms: float
+    pause_lateness_ms: float = 0.0  # packets around the pause left this late
+    resume_transit_ms: float = 0.0  # the resume was received this long after its `at`
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +133,8 @@ class SpanCheck:
     measured_ms: tuple[float, float] | None  # None: nothing withheld there
     early_start_ms: float | None  # > 0: withholding began before the command (allowed)
     late_end_ms: float | None  # > 0: withholding ended after the command (allowed)
+    allowed_early_ms: float  # the most early_start_ms may be
+    allowed_late_ms: float  # the most late_end_ms may be
     dtmf_level: float  # in-band DTMF amplitude measured inside the expected span
     dtmf_packets: int  # RFC 4733 packets the recorder received inside the expected span
 
@@ -209,7 +232,12 @@ def judge(
     reasons: list[str] = []
     checks: list[SpanCheck] = []
     used: set[int] = set()
-    for i, (e_start, e_end) in enumerate(expected):
+    for i, (span, (e_start, e_end)) in enumerate(zip(commanded, expected, strict=True)):
+        # short_ms is the send log's timing uncertainty: it blurs both edges both ways.
+        allowed = {
+            "start": limits.extra_ms + span.pause_lateness_ms + limits.short_ms,
+            "end": limits.extra_ms + span.resume_transit_ms + limits.short_ms,
+        }
         overlapping = [
             j for j, (m_start, m_end) in enumerate(measured) if m_start < e_end and m_end > e_start
         ]
@@ -219,7 +247,16 @@ def judge(
         if not overlapping:
             reasons.append(f"{label}: nothing was withheld")
             checks.append(
-                SpanCheck((ms(e_start), ms(e_end)), None, None, None, level, dtmf_packets)
+                SpanCheck(
+                    (ms(e_start), ms(e_end)),
+                    None,
+                    None,
+                    None,
+                    allowed["start"],
+                    allowed["end"],
+                    level,
+                    dtmf_packets,
+                )
             )
         else:
             used.update(overlapping)
@@ -235,10 +272,10 @@ def judge(
                         f"{label}: withheld {-margin:.1f} ms too little at the {edge}"
                         " (the one rule: never less)"
                     )
-                elif margin > limits.extra_ms:
+                elif margin > allowed[edge]:
                     reasons.append(
                         f"{label}: withheld {margin:.1f} ms more than asked at the {edge}"
-                        f" (limit {limits.extra_ms:.0f} ms)"
+                        f" (limit {allowed[edge]:.1f} ms)"
                     )
             checks.append(
                 SpanCheck(
@@ -246,6 +283,8 @@ def judge(
                     (ms(m_start), ms(m_end)),
                     early,
                     late,
+                    allowed["start"],
+                    allowed["end"],
                     level,
                     dtmf_packets,
                 )

@@ -213,7 +213,7 @@ def test_describe_names_every_fact_and_no_digit() -> None:
     verdict = run(recording(EXP_START - 8, EXP_END + 40))
     text = "\n".join(describe(verdict))
     assert "span 1 expected:" in text
-    assert "started 1.0 ms early, ended 5.0 ms late" in text
+    assert "started 1.0 ms early (allowed 0..22.5), ended 5.0 ms late (allowed 0..22.5)" in text
     assert "RFC 4733 packets received 0" in text
     assert "correlation with what was sent" in text
 
@@ -221,7 +221,7 @@ def test_describe_names_every_fact_and_no_digit() -> None:
 def test_describe_shouts_when_withholding_too_little() -> None:
     verdict = run(recording(EXP_START + 80, EXP_END - 16))
     text = "\n".join(describe(verdict))
-    assert "started 10.0 ms LATE, ended 2.0 ms EARLY" in text
+    assert "started 10.0 ms LATE (allowed 0..22.5), ended 2.0 ms EARLY" in text
 
 
 def test_dual_tone_level_sees_digits_not_speech() -> None:
@@ -232,3 +232,27 @@ def test_dual_tone_level_sees_digits_not_speech() -> None:
     with_pilot = digit + tone(1000.0, 0.2, RATE, 0.1)
     assert dual_tone_level(with_pilot, RATE) > 0.1
     assert dual_tone_level(np.zeros(100), RATE) == 0.0
+
+
+def test_measured_lateness_and_resume_transit_widen_the_extra_allowance() -> None:
+    rec = recording(EXP_START - 240, EXP_END + 280)  # 30 ms early, 35 ms late
+    ref = Reference(SENT, BASE_TS)
+    measured = measure_withheld(rec)
+    strict = judge(rec, ref, COMMANDED, CLOCK, measured, [0.0])
+    assert not strict.passed
+    assert len(strict.reasons) == 2
+    lenient = [CommandedSpan(PAUSE_AT, RESUME_AT, pause_lateness_ms=12.0, resume_transit_ms=16.0)]
+    verdict = judge(rec, ref, lenient, CLOCK, measured, [0.0])
+    assert verdict.passed, verdict.reasons
+    assert verdict.spans[0].allowed_early_ms == pytest.approx(34.5)
+    assert verdict.spans[0].allowed_late_ms == pytest.approx(38.5)
+
+
+def test_lateness_is_measured_near_the_edge_only() -> None:
+    log = [((BASE_TS + 160 * (k + 1)) % 2**32, BASE_AT + 20.0 * (k + 1)) for k in range(100)]
+    log[50] = (log[50][0], log[50][1] + 9.0)  # sent 9 ms late, at about +1020 ms
+    log[90] = (log[90][0], log[90][1] + 30.0)  # far from the edge
+    clock = SendClock.from_send_log(log, RATE)
+    assert clock.lateness_ms(log, BASE_AT + 1005.0) == pytest.approx(9.0)
+    assert clock.lateness_ms(log, BASE_AT + 300.0) == 0.0
+    assert clock.lateness_ms([], BASE_AT) == 0.0
