@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pausegate.sip.message import build_response, parse_request
+from pausegate.sip.message import SipRequest, build_response, parse_request
 from pausegate.sip.transaction import (
     TABLES,
     TU_INPUTS,
@@ -21,7 +21,7 @@ STATUS = {TxInput.R1XX: 180, TxInput.R2XX: 200, TxInput.R3XX_6XX: 486}
 TU_STATUS = {TxInput.TU_1XX: 183, TxInput.TU_2XX: 200, TxInput.TU_3XX_6XX: 603}
 
 
-def request(method: str):
+def request(method: str) -> SipRequest:
     return parse_request(
         (
             f"{method} sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h:5060;branch=z9hG4bK1\r\n"

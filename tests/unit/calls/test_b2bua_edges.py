@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.fixtures.sip.flows import Net, TelUa, rec_reply, rec_sdp, tel_sdp
+from tests.fixtures.sip.flows import REC, Net, TelUa, rec_reply, rec_sdp, tel_sdp
 
 from pausegate.sip.dialog import Dialog, local_via
+from pausegate.sip.layer import Target
 from pausegate.sip.message import SipMessage, SipRequest
 
 
@@ -34,8 +35,7 @@ def test_recorder_answering_after_the_call_is_gone_gets_ack_and_bye() -> None:
     assert net.b2b.receive(rec_reply(inv, 486), rec_target(), net.now) == []
 
 
-def rec_target():
-    from tests.fixtures.sip.flows import REC
+def rec_target() -> Target:
 
     return REC
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.fixtures.sip.flows import Net, TelUa, offer_streams, rec_reply, rec_sdp, tel_sdp
+from tests.fixtures.sip.flows import TEL, Net, TelUa, offer_streams, rec_reply, rec_sdp, tel_sdp
 
+from pausegate.sip.layer import Target
 from pausegate.sip.message import SipResponse
 
 
@@ -32,8 +33,7 @@ def test_malformed_request_gets_400_with_the_defect_counted() -> None:
     assert net.b2b.statistics().parse_errors == 2
 
 
-def net_src():
-    from tests.fixtures.sip.flows import TEL
+def net_src() -> Target:
 
     return TEL
 

@@ -15,6 +15,7 @@ from tests.fixtures.sip.flows import (
 
 from pausegate.calls.bodies import sdp_of
 from pausegate.sip.dialog import Dialog, local_via
+from pausegate.sip.layer import Target, Transport
 from pausegate.sip.message import SipRequest
 from pausegate.siprec.multipart import split_siprec_body
 
@@ -145,8 +146,7 @@ def test_siprec_invite_passes_metadata_and_derives_keys_and_agent() -> None:
     assert ok.contact.uri.transport == "tcp"
 
 
-def net_tcp():
-    from pausegate.sip.layer import Target, Transport
+def net_tcp() -> Target:
 
     return Target(Transport.TCP, ("192.0.2.10", 40001), conn_id=1)
 
@@ -163,8 +163,7 @@ def test_plain_invite_agent_and_keys() -> None:
     assert net2.setups[0].call.agent == "Bob.Smith"
 
 
-def net_udp():
-    from pausegate.sip.layer import Target, Transport
+def net_udp() -> Target:
 
     return Target(Transport.UDP, ("127.0.0.1", 41234))
 

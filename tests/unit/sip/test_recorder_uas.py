@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from tests.fixtures.sip import load
 from tests.fixtures.sip.flows import TelUa, tel_sdp
@@ -22,7 +23,7 @@ def make() -> RecorderUas:
     return RecorderUas("198.51.100.5", 5080, lambda: f"r{next(ids)}")
 
 
-def sent(effects: list[object]) -> list[SipResponse]:
+def sent(effects: Sequence[object]) -> list[SipResponse]:
     out = []
     for e in effects:
         if isinstance(e, SendMessage):
