@@ -37,6 +37,7 @@ class Recorded:
     dtmf: list[dict[str, Any]]  # sidecar packets of kind "dtmf"
     index: npt.NDArray[np.int64]  # first sample index of each audio packet
     arrival: npt.NDArray[np.float64]  # recorder arrival (epoch ms) of each audio packet
+    ingress: npt.NDArray[np.float64] | None = None  # pausegate's own arrival, when tapped
 
     @property
     def seconds(self) -> float:
@@ -51,7 +52,29 @@ class Recorded:
         k = max(k, 0)
         n = self.packet_samples()
         offset = i - int(self.index[k])
-        return float(self.arrival[k]) - holdback_ms - (n - offset) * 1000.0 / self.rate
+        arrived = (
+            float(self.ingress[k])
+            if self.ingress is not None
+            else float(self.arrival[k]) - holdback_ms
+        )
+        return arrived - (n - offset) * 1000.0 / self.rate
+
+    def holdbacks_ms(self) -> npt.NDArray[np.float64]:
+        """Recorder arrival - pausegate ingress arrival, per tapped audio packet."""
+        assert self.ingress is not None, "no ingress tap"
+        ok = ~np.isnan(self.ingress)
+        return np.asarray(self.arrival[ok] - self.ingress[ok], dtype=np.float64)
+
+    def anchor_ms(self, holdback_ms: float) -> float:
+        """Ingress epoch ms at which sample 0's packet would have ended, taking the earliest
+        (arrival - RTP time) offset, as the gate's anchor does: a packet released late by
+        the event loop, or sent late by the caller, does not drag the clock."""
+        return float(np.min(self.arrival - self.index * 1000.0 / self.rate)) - holdback_ms
+
+    def boundary_anchor_ms(self, i: int, holdback_ms: float) -> float:
+        """Ingress epoch ms of the boundary before sample ``i`` on the anchored timeline."""
+        n = self.packet_samples()
+        return self.anchor_ms(holdback_ms) + (i - n) * 1000.0 / self.rate
 
     def index_at_arrival(self, at_ms: float) -> int:
         """The first sample of the first packet arriving at the recorder at or after ``at_ms``."""
@@ -59,7 +82,9 @@ class Recorded:
         return int(self.index[min(k, self.index.size - 1)])
 
 
-def load_recording(call_dir: Path, label: str | None = None) -> Recorded:
+def load_recording(
+    call_dir: Path, label: str | None = None, ingress: dict[int, float] | None = None
+) -> Recorded:
     sidecars = sorted(call_dir.glob("*.json"))
     sidecars = [s for s in sidecars if s.name != "metadata.json"]
     assert sidecars, f"no stream in {call_dir}"
@@ -74,8 +99,13 @@ def load_recording(call_dir: Path, label: str | None = None) -> Recorded:
     dtmf = [p for p in sidecar["packets"] if p["kind"] == "dtmf"]
     index = np.array([ts_diff(int(p["ts"]), first_ts) for p in audio], dtype=np.int64)
     arrival = np.array([float(p["at"]) for p in audio], dtype=np.float64)
+    tapped = (
+        np.array([ingress.get(int(p["seq"]), np.nan) for p in audio], dtype=np.float64)
+        if ingress is not None
+        else None
+    )
     return Recorded(
-        side_path.with_suffix(".wav"), rate, samples, sidecar, audio, dtmf, index, arrival
+        side_path.with_suffix(".wav"), rate, samples, sidecar, audio, dtmf, index, arrival, tapped
     )
 
 
@@ -93,34 +123,49 @@ def zero_runs(x: npt.ArrayLike, min_samples: int = 80) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True, slots=True)
 class EdgeCheck:
-    """A withheld span against the asked one, in ms at pausegate's ingress.
+    """A withheld span [s, e) of samples against the asked one, in ms at pausegate's ingress.
 
-    ``early_ms`` > 0: withholding began before the pause's effective time (allowed up
-    to the tolerance); < 0: it began later (audio leaked). ``late_ms`` likewise at the end.
+    Per edge two numbers: how much more was withheld than asked (``early_ms``: pause
+    time - start of the first withheld sample; ``late_ms``: end of the last withheld
+    sample - resume time; allowed up to a tolerance), and the margin of the kept audio
+    next to it (``start_margin_ms``: pause time - end of the last kept sample before the
+    span; ``end_margin_ms``: start of the first kept sample after it - resume time),
+    which must not be negative: negative is audio captured inside the asked span that
+    reached the recording. Both are measured because caller jitter opens gaps in the
+    timeline between packets.
     """
 
     span_samples: tuple[int, int]
-    start_ms: float
-    end_ms: float
     early_ms: float
     late_ms: float
+    start_margin_ms: float
+    end_margin_ms: float
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "withheld_samples": list(self.span_samples),
-            "withheld_start_epoch_ms": round(self.start_ms, 2),
-            "withheld_end_epoch_ms": round(self.end_ms, 2),
             "start_early_ms": round(self.early_ms, 2),
             "end_late_ms": round(self.late_ms, 2),
+            "start_margin_ms": round(self.start_margin_ms, 2),
+            "end_margin_ms": round(self.end_margin_ms, 2),
         }
 
 
 def edge_check(
     rec: Recorded, span: tuple[int, int], pause_ms: float, resume_ms: float, holdback_ms: float
 ) -> EdgeCheck:
-    start = rec.boundary_ingress_ms(span[0], holdback_ms)
-    end = rec.boundary_ingress_ms(span[1], holdback_ms)
-    return EdgeCheck(span, start, end, pause_ms - start, end - resume_ms)
+    """Edges of ``span`` with each sample placed by its own packet's ingress arrival."""
+    s, e = span
+    step = 1000.0 / rec.rate
+
+    def start_of(i: int) -> float:
+        return rec.boundary_ingress_ms(i, holdback_ms)
+
+    early = pause_ms - start_of(s)
+    late = start_of(e - 1) + step - resume_ms
+    start_margin = pause_ms - (start_of(s - 1) + step) if s > 0 else float("inf")
+    end_margin = start_of(e) - resume_ms if e < rec.samples.size else float("inf")
+    return EdgeCheck(span, early, late, start_margin, end_margin)
 
 
 def dtmf_in(rec: Recorded, start_ms: float, end_ms: float, holdback_ms: float) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 import pytest_asyncio
 
 from pausegate.app import App
@@ -93,6 +94,37 @@ async def wait_until(
             return False
         await asyncio.sleep(step_s)  # polling a condition, bounded by timeout_s
     return True
+
+
+class IngressTap:
+    """Test instrumentation: pausegate's own ingress arrival of every RTP packet.
+
+    Wraps ``StreamGate.release_rtp`` (called when a packet leaves the hold-back, with
+    the time it arrived) and keeps, per sequence number, the arrival as epoch ms.
+    Reads header fields only, never a payload. ``install(monkeypatch)`` undoes itself
+    at teardown.
+    """
+
+    def __init__(self) -> None:
+        self.arrivals: dict[int, float] = {}  # seq -> ingress arrival (epoch ms)
+        self.released: dict[int, float] = {}  # seq -> release time (epoch ms)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> IngressTap:
+        from pausegate.gate.stream_gate import StreamGate
+
+        original = StreamGate.release_rtp
+        tap = self
+
+        def release_rtp(gate: StreamGate, data: bytes, arrival: float, now: float) -> bytes | None:
+            if len(data) >= 12:
+                seq = int.from_bytes(data[2:4], "big")
+                wall, mono = time.time() * 1000.0, time.monotonic()
+                tap.arrivals[seq] = wall - (mono - arrival) * 1000.0
+                tap.released[seq] = wall
+            return original(gate, data, arrival, now)
+
+        monkeypatch.setattr(StreamGate, "release_rtp", release_rtp)
+        return self
 
 
 class EventLog:
@@ -245,6 +277,12 @@ class E2eRig:
 
     async def close(self) -> None:
         await self.stack.aclose()
+
+
+@pytest.fixture
+def ingress(monkeypatch: pytest.MonkeyPatch) -> IngressTap:
+    """pausegate's ingress arrival time of every RTP packet, by sequence number."""
+    return IngressTap().install(monkeypatch)
 
 
 @pytest_asyncio.fixture
