@@ -731,3 +731,23 @@ def test_skip_keeps_sequence_numbers_unique_under_reordering() -> None:
     seqs = [(int.from_bytes(o[2:4], "big") - SEQ0) & 0xFFFF for o in kept if o is not None]
     # Packets 5..15 were cut: 16, 17, 18 follow 4 as 5, 6, 7.
     assert seqs == [5, 6, 7]
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="finding: recording time subtracts the skipped spans, not the packets actually cut "
+    "(whole packets, rounded outwards), so it drifts by up to a packet per skip edge",
+)
+def test_recording_time_after_skip_counts_what_was_cut() -> None:
+    sim = Sim.start(behaviour=Behaviour.SKIP)
+    sim.command(Action.PAUSE, received=1.105, at=1.105)
+    sim.command(Action.RESUME, received=1.305)  # cuts packets 5..15: 220 ms of audio
+    sim.packets(0, 29)
+    sim.command(Action.PAUSE, received=1.61, at=1.605, behaviour=Behaviour.SILENCE)
+    sim.command(Action.RESUME, received=1.7)
+    sim.packets(30, 60)
+    first, second = sim.end().pauses
+    assert first.start_ms == pytest.approx(100.0, abs=1.0)
+    assert first.end_ms == pytest.approx(100.0, abs=1.0)
+    # 1.605 s is 605 ms after the first sample, 220 ms of which were cut.
+    assert second.start_ms == pytest.approx(385.0, abs=1.0)
