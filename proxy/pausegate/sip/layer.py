@@ -21,8 +21,9 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from pausegate.sip.headers import Via
 from pausegate.sip.message import SipMessage, SipRequest, SipResponse
 from pausegate.sip.transaction import TimerConfig, Transaction, TxKind, TxOutput
 
@@ -102,6 +103,25 @@ def server_key(request: SipRequest) -> TxKey:
     return branch, f"{host}:{port}", method
 
 
+def stamp_received(request: SipRequest, source: Target) -> SipRequest:
+    """§18.2.1 and RFC 3581: note in the top Via where the request really came from
+    (``received`` when the host differs, ``rport`` when asked for)."""
+    values = request.get_all("Via")
+    via = Via.parse(values[0])
+    host, port = source.addr
+    stamped = via
+    if via.param("rport") == "":
+        stamped = stamped.with_param("rport", str(port))
+    via_host = via.host[1:-1] if via.host.startswith("[") else via.host
+    if via_host != host:
+        stamped = stamped.with_param("received", host)
+    if stamped is via:
+        return request
+    vias = [str(stamped), *values[1:]]
+    headers = [h for h in request.headers if h[0] != "Via"]
+    return replace(request, headers=(*(("Via", v) for v in vias), *headers))
+
+
 def response_target(request: SipRequest, source: Target) -> Target:
     """Where responses go (§18.2.2, RFC 3581): UDP back to the source address; TCP on the
     same connection, or, when it is gone, a new one to the top Via's sent-by."""
@@ -135,6 +155,7 @@ class TransactionLayer:
     def receive(self, msg: SipMessage, source: Target, now: float) -> list[LayerEvent]:
         if isinstance(msg, SipResponse):
             return self._receive_response(msg, now)
+        msg = stamp_received(msg, source)
         key = server_key(msg)
         found = self._txs.get(key)
         if found is not None:

@@ -182,3 +182,22 @@ def test_dialog_as_uac_reverses_routes_and_acks() -> None:
     )
     assert d.remote_target.host == "10.0.0.8"
     assert NameAddr.parse(str(d.local_uri)).tag is None
+
+
+def test_received_and_rport_are_stamped_on_the_top_via() -> None:
+    layer = TransactionLayer()
+    invite = (
+        req("INVITE")
+        .replace_header("Via", "SIP/2.0/UDP sbc.example:5060;branch=z9hG4bKr;rport")
+        .with_header("Via", "SIP/2.0/UDP upstream:5060;branch=z9hG4bKu")
+    )
+    events = layer.receive(invite, Target(Transport.UDP, ("192.0.2.1", 6000)), 0.0)
+    trying = events[0].message  # type: ignore[union-attr]
+    assert trying.get_all("Via")[0] == (
+        "SIP/2.0/UDP sbc.example:5060;branch=z9hG4bKr;rport=6000;received=192.0.2.1"
+    )
+    assert trying.get_all("Via")[1] == "SIP/2.0/UDP upstream:5060;branch=z9hG4bKu"
+    plain = req("OPTIONS", branch="z9hG4bKo")
+    got = layer.receive(plain, SRC, 0.0)[0]
+    assert isinstance(got, RequestReceived)
+    assert got.request is plain  # sent-by matches the source and no rport: untouched
