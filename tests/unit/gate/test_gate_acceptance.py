@@ -394,11 +394,6 @@ def test_ledger_lists_each_pause_with_rtp_positions() -> None:
     assert ended.leaked_ms == 0.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: recorder_ms counts from the first packet's arrival, not its first sample "
-    "(off by one packet duration plus that packet's jitter)",
-)
 def test_ledger_recording_time_counts_from_the_first_sample() -> None:
     """The recorder's file starts with the first forwarded sample (captured at T0):
     a pause effective at T0 + 0.2 s is 200 ms into the recording."""
@@ -462,12 +457,7 @@ def test_statistics_count_outcomes_and_apply_delay() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        pytest.param(
-            b"",
-            marks=pytest.mark.xfail(
-                strict=False, reason="finding: fast path indexes data[0] before any check"
-            ),
-        ),
+        b"",
         b"\x80",
         b"\x00" * 40,
         b"\x80\x00\x00",
@@ -484,10 +474,6 @@ def test_garbage_never_raises_out_of_release(data: bytes) -> None:
     sim.stream.release_rtcp(data, 1.2, 1.4)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: call_ended says verified although audio inside a paused span left",
-)
 def test_leaked_audio_means_not_verified() -> None:
     """SPEC §5: `verified` checks that every packet sent inside a paused span was
     withheld; audio that left before a late pause arrived was not."""
@@ -500,11 +486,6 @@ def test_leaked_audio_means_not_verified() -> None:
     assert not ended.verified
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: a stream whose first packet is RFC 4733 never sets media_start, "
-    "so later leaks are not counted",
-)
 def test_leak_is_counted_when_the_stream_starts_with_an_event() -> None:
     sim = Sim.start()
     sim.release(event(SEQ0 - 1, TS0 - 160, 160), 1.0)
@@ -515,11 +496,6 @@ def test_leak_is_counted_when_the_stream_starts_with_an_event() -> None:
     assert ended.leaked_ms == pytest.approx(780.0, abs=20.0)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: ledger.build_records looks back 1 s before each pause, so a pause less "
-    "than 1 s after another also claims the earlier pause's runs",
-)
 def test_ledger_keeps_two_close_pauses_apart() -> None:
     sim = Sim.start()
     sim.packets(0, 4)
