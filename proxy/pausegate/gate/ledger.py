@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from pausegate.gate.events import PauseRecord, StreamSpan
 from pausegate.gate.timeline import INF, Span
-from pausegate.rtp.packet import seq_diff, ts_diff
 
 MAX_RUNS = 4096
 
@@ -48,14 +47,15 @@ class RunRecorder:
             self.runs.append(r)
             self._open = r
             return
-        if ts_diff(ts_start, r.ts_start) < 0:
-            r.ts_start = ts_start
-        if ts_diff(ts_end, r.ts_end) > 0:
+        # Wrap-aware comparisons (RFC 3550 arithmetic), inlined: this runs per withheld packet.
+        if (ts_end - r.ts_end) & 0xFFFFFFFF < 0x80000000:
             r.ts_end = ts_end
-        if seq_diff(seq, r.seq_start) < 0:
-            r.seq_start = seq
-        if seq_diff(seq, r.seq_end) > 0:
+        elif (ts_start - r.ts_start) & 0xFFFFFFFF >= 0x80000000:
+            r.ts_start = ts_start
+        if (seq - r.seq_end) & 0xFFFF < 0x8000:
             r.seq_end = seq
+        elif (seq - r.seq_start) & 0xFFFF >= 0x8000:
+            r.seq_start = seq
 
     def close(self) -> None:
         self._open = None
