@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 
 from pausegate.calls.bodies import SDP_CONTENT_TYPE
 from pausegate.calls.hooks import CallLog, Effect, SendMessage, TeardownMedia
 from pausegate.calls.model import LocalStream
 from pausegate.calls.recorder_leg import RecorderLeg
 from pausegate.calls.requests import Local, error_headers, ok_headers, unsupported_tags
+from pausegate.calls.settings import B2buaSettings, SipStatistics, counted_method
 from pausegate.calls.sip_call import Call, CallEvent, CallState
 from pausegate.calls.telephony_leg import TelephonyLeg
 from pausegate.errors import SipParseError
@@ -54,59 +54,14 @@ from pausegate.sip.message import (
 )
 from pausegate.sip.transaction import TimerConfig
 
-COUNTED_METHODS = frozenset(
-    [
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "OPTIONS",
-        "UPDATE",
-        "INFO",
-        "PRACK",
-        "REGISTER",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "MESSAGE",
-        "REFER",
-    ]
-)
+__all__ = ["B2bua", "B2buaSettings", "SipStatistics"]
+
 IN_DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK"})
-
-
-@dataclass(frozen=True, slots=True)
-class B2buaSettings:
-    listen: tuple[str, int]
-    advertise: str
-    recorder_uri: str
-    agent_header: str | None
-    key_header: str | None
-    agent_aor_pattern: str | None
-    max_calls: int
-    user_agent: str = "pausegate"
-    t1_s: float = 0.5
-    t2_s: float = 4.0
-    t4_s: float = 5.0
-    recorder_direction: str = "sendonly"  # or "sendrecv" for recorders that need it
-
-
-@dataclass(frozen=True, slots=True)
-class SipStatistics:
-    messages: dict[tuple[str, str], int]  # (method, status or "request") -> count, in and out
-    parse_errors: int
-    calls_active: int
-    calls_total: int
-    calls_rejected: int
-    transactions: int
 
 
 class Leg(enum.StrEnum):
     TELEPHONY = "telephony"
     RECORDER = "recorder"
-
-
-def counted_method(method: str) -> str:
-    return method if method in COUNTED_METHODS else "other"
 
 
 class B2bua:
