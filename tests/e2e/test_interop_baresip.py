@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.e2e.measure import load_recording, report
-from tests.e2e.rig import HOST, E2eRig
+from tests.e2e.rig import HOST, E2eRig, IngressTap
 from tests.fixtures.audio import compare_recording, write_test_wav
 from tests.fixtures.baresip import BaresipFactory
 from tests.fixtures.mosquitto import Mosquitto
@@ -71,7 +71,11 @@ def forward_delay_ms(e2e: E2eRig) -> tuple[float, int]:
 @pytest.mark.mosquitto
 @pytest.mark.asyncio
 async def test_baresip_caller_to_reference_recorder(
-    e2e: E2eRig, mosquitto: Mosquitto, baresip_factory: BaresipFactory, tmp_path: Path
+    e2e: E2eRig,
+    mosquitto: Mosquitto,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+    ingress: IngressTap,
 ) -> None:
     reference = write_test_wav(tmp_path / "sent.wav", 4.0)
     app = await e2e.app(mosquitto.url)
@@ -80,9 +84,11 @@ async def test_baresip_caller_to_reference_recorder(
     established = await caller.wait_established(timeout=5.0)
     closed = await caller.wait_closed(timeout=15.0)  # the WAV ended: baresip hangs up
     call_dir = await e2e.recording()
-    rec = load_recording(call_dir)
+    rec = load_recording(call_dir, ingress=ingress.arrivals)
     check = compare_recording(reference, rec.wav)
     mean_delay, forwarded = forward_delay_ms(e2e)
+    # Hold-back = recorder arrival - pausegate's own ingress arrival, per packet.
+    held = rec.holdbacks_ms()
     # Recorder arrivals against the RTP timeline: the spread of (arrival - ts / rate)
     # shows the hold-back kept the caller's inter-packet timing.
     offsets = rec.arrival - rec.index * 1000.0 / rec.rate
@@ -94,6 +100,9 @@ async def test_baresip_caller_to_reference_recorder(
         "correlation": round(check.correlation, 5),
         "pilot_absent": check.pilot_absent,
         "forward_delay_mean_ms": round(mean_delay, 3),
+        "holdback_min_ms": round(float(held.min()), 3),
+        "holdback_median_ms": round(float(np.median(held)), 3),
+        "holdback_max_ms": round(float(held.max()), 3),
         "forwarded_packets": forwarded,
         "recorder_packets": len(rec.audio),
         "arrival_jitter_p95_ms": round(spread, 2),
@@ -108,6 +117,8 @@ async def test_baresip_caller_to_reference_recorder(
     gaps = [span for span in check.pilot_absent if span[0] < 4.0 - 0.005]
     assert gaps == [], f"audio went missing: {data}; {logs}"
     assert abs(mean_delay - HOLDBACK_MS) <= HOLDBACK_TOLERANCE_MS, f"hold-back off: {data}"
+    assert abs(float(np.median(held)) - HOLDBACK_MS) <= HOLDBACK_TOLERANCE_MS, data
+    assert float(held.min()) >= HOLDBACK_MS, f"a packet left before its hold-back: {data}"
     assert spread < 20.0, f"inter-packet timing not kept: {data}"
 
 
