@@ -1,6 +1,7 @@
 """Relay CPU benchmark: MediaEngine (pass-through gate) vs a bare uvloop UDP relay, loopback only.
 
 Usage: python loadtest/relay_bench.py [--streams 300] [--seconds 10] [--warmup 3]
+       [--rounds N] [--real-gate]  (RELAY_BENCH_HOLDBACK_MS overrides the 200 ms hold-back)
 Writes results/relay_bench.json. Each relay runs in its own subprocess; its CPU time
 (utime + stime from /proc/<pid>/stat) over the measured window is divided by the packets
 sent to it in that window. The generator sends N streams of 20 ms PCMU (172-byte
@@ -17,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import statistics
 import struct
 import sys
 import time
@@ -56,6 +58,23 @@ class BareRelay(asyncio.DatagramProtocol):
         self.transport.sendto(data, self.target)
 
 
+def _gates(mode: str, streams: int, now: float) -> list[Any]:
+    """Pass-through gates, or (mode gate) the real StreamGate of an unpaused PCMU call."""
+    if mode == "engine":
+        return [PassThroughGate()] * streams
+    from pausegate.gate import GateConfig, GateCore
+    from pausegate.gate.events import CallIdentity
+    from pausegate_codecs.registry import PCMU
+
+    core = GateCore(GateConfig(holdback_ms=HOLDBACK_S * 1000))
+    wall_ms = time.time() * 1000
+    out = []
+    for i in range(streams):
+        call, _ = core.add_call(CallIdentity(f"call-{i}", (f"call-{i}",), None), now, wall_ms)
+        out.append(call.add_stream("0", {0: PCMU}))
+    return out
+
+
 async def serve(mode: str, streams: int, source: tuple[str, int], target: tuple[str, int]) -> None:
     loop = asyncio.get_running_loop()
     ports: list[int] = []
@@ -75,9 +94,9 @@ async def serve(mode: str, streams: int, source: tuple[str, int], target: tuple[
         low = random.randrange(40000, 50000, 2)
         allocator = PortAllocator(low, low + 4 * streams + 200, 30.0)
         engine = MediaEngine(loop, HOST, allocator, HOLDBACK_S, latch=False)
-        gate = PassThroughGate()
+        gates = _gates(mode, streams, loop.time())
         for i in range(streams):
-            s = await engine.open_stream(f"call-{i}", "0", gate)
+            s = await engine.open_stream(f"call-{i}", "0", gates[i])
             s.set_source(source, None, rtcp_mux=True)
             s.set_target(target, None, rtcp_mux=True)
             ports.append(s.ingress_rtp_port)
@@ -86,7 +105,7 @@ async def serve(mode: str, streams: int, source: tuple[str, int], target: tuple[
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    if mode == "engine":
+    if mode != "bare":
         stats = keep[-1].statistics()  # type: ignore[attr-defined]
         print(json.dumps({"forwarded": stats.rtp_forwarded, "invalid": stats.rtp_invalid,
                           "wrong_source": stats.rtp_wrong_source}), flush=True)  # fmt: skip
@@ -193,7 +212,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=1, help="alternate bare/engine this often")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "relay_bench.json")
-    ap.add_argument("--serve", choices=["bare", "engine"], help=argparse.SUPPRESS)
+    ap.add_argument("--real-gate", action="store_true", help="also run with pausegate's gate")
+    ap.add_argument("--serve", choices=["bare", "engine", "gate"], help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -205,14 +225,16 @@ def main() -> None:
         uvloop.run(serve(args.serve, args.streams, (src_host, int(src_port)),
                          (dst_host, int(dst_port))))  # fmt: skip
         return
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "engine": []}
+    modes = ("bare", "engine", "gate") if args.real_gate else ("bare", "engine")
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for _ in range(args.rounds):
-        for mode in ("bare", "engine"):
+        for mode in modes:
             res = uvloop.run(drive(mode, args.streams, args.seconds, args.warmup))
             runs[mode].append(res)
             print(mode, json.dumps({k: v for k, v in res.items() if k != "relay_report"}))
     best = {m: min(r["cpu_us_per_packet"] for r in rs) for m, rs in runs.items()}
-    result = {
+    median = {m: statistics.median(r["cpu_us_per_packet"] for r in rs) for m, rs in runs.items()}
+    result: dict[str, Any] = {
         "streams": args.streams,
         "seconds": args.seconds,
         "holdback_s": HOLDBACK_S,
@@ -220,12 +242,19 @@ def main() -> None:
         "bare_cpu_us_per_packet": best["bare"],
         "engine_cpu_us_per_packet": best["engine"],
         "ratio": best["engine"] / best["bare"],
+        "median_cpu_us_per_packet": median,
+        "median_ratio": median["engine"] / median["bare"],
+        "note": "best (min) of the rounds per mode; the medians are also given",
         "runs": runs,
     }
+    if "gate" in best:
+        result["gate_cpu_us_per_packet"] = best["gate"]
+        result["gate_ratio"] = best["gate"] / best["bare"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"bare {best['bare']:.2f} us/pkt, engine {best['engine']:.2f} us/pkt, "
-          f"ratio {result['ratio']:.2f} -> {args.out}")  # fmt: skip
+          f"ratio {result['ratio']:.2f} (median {result['median_ratio']:.2f})")  # fmt: skip
+    print(f"-> {args.out}")
 
 
 if __name__ == "__main__":
