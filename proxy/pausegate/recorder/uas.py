@@ -6,7 +6,8 @@ Rules:
    every offered codec accepted; other m-lines are rejected with port 0.
 2. A re-INVITE/UPDATE is answered at the same ports (its SDP and metadata are
    passed to the sink again); it cannot add or remove streams (488).
-3. BYE and CANCEL close the call's recording (``CloseRecording``); OPTIONS is 200.
+3. BYE and CANCEL close the call's recording (``CloseRecording``), and so does a
+   200 that is never ACKed; OPTIONS is 200.
 4. Bad peer input is counted and answered (400/488/481), never raised.
 """
 
@@ -29,6 +30,7 @@ from pausegate.sip.layer import (
     RequestReceived,
     Send,
     Target,
+    TransactionFailed,
     TransactionLayer,
     TxKey,
 )
@@ -154,9 +156,19 @@ class RecorderUas:
                     call = self.calls.get(ack.call_id)
                     if call is not None and call.state is UasState.ANSWERED:
                         call.state = UasState.CONFIRMED
+                case TransactionFailed(key, request, _):
+                    out += self._no_ack(key, request)
                 case _:
                     pass  # the recorder sends no requests of its own
         return out
+
+    def _no_ack(self, key: TxKey, request: SipRequest) -> list[UasEffect]:
+        """Our 200 was never ACKed (timer L, §13.3.1.4): the session never started."""
+        call = self.calls.get(request.call_id)
+        if call is None or call.key != key or call.state is not UasState.ANSWERED:
+            return []
+        del self.calls[request.call_id]
+        return [CloseRecording(request.call_id)]
 
     def _respond(
         self, key: TxKey, req: SipRequest, status: int, tag: str | None, now: float

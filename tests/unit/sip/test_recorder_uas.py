@@ -115,3 +115,15 @@ def test_rejections() -> None:
     assert [r.status for r in sent(uas.receive_data(bytes(stray), SRC, 0.0))] == [481]
     assert [r.status for r in sent(uas.receive_data(b"junk\r\n\r\n", SRC, 0.0))] == []
     assert uas.parse_errors == 1
+
+
+def test_unacknowledged_answer_closes_the_recording() -> None:
+    uas = make()
+    ua = TelUa()
+    uas.receive_data(bytes(ua.make_invite()), SRC, 0.0)
+    uas.streams_ready(ua.call_id, [(30000, 30001)], 0.1)
+    closed: list[object] = []
+    while (deadline := uas.next_deadline()) is not None:
+        closed += uas.handle_timer(deadline)
+    assert CloseRecording(ua.call_id) in closed
+    assert uas.calls == {}
