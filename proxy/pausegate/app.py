@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from pausegate.app_metrics import gate_snapshot, packets_snapshot, sip_snapshot
 from pausegate.calls.b2bua import B2buaSettings
-from pausegate.calls.service import CallService
+from pausegate.io.call_service import CallService
 from pausegate.config import Config
 from pausegate.control.audit import AuditLog
 from pausegate.control.commands import Command, Scope

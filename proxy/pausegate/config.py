@@ -42,6 +42,14 @@ class DtmfInband(enum.StrEnum):
     MASK = "mask"
 
 
+class RecorderDirection(enum.StrEnum):
+    """The direction pausegate offers the recorder (SPEC §2 says sendonly; sendrecv is an
+    interoperability knob for recorders that record nothing on a sendonly offer)."""
+
+    SENDONLY = "sendonly"
+    SENDRECV = "sendrecv"
+
+
 class ControlLoss(enum.StrEnum):
     KEEP = "keep"
     PAUSE = "pause"
@@ -89,6 +97,7 @@ class SipSection:
     agent_aor_pattern: str | None = None  # validated to compile with re
     max_calls: int = 5000
     drain_timeout_s: float = 300.0
+    recorder_direction: RecorderDirection = RecorderDirection.SENDONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +360,7 @@ _KEYS: dict[str, Callable[[object], Any]] = {
     "sip.agent_aor_pattern": _regex,
     "sip.max_calls": lambda raw: _int(raw, minimum=1),
     "sip.drain_timeout_s": lambda raw: _seconds(raw, positive=False),
+    "sip.recorder_direction": _enum(RecorderDirection),
     "rtp.ports": _port_range,
     "rtp.holdback_ms": lambda raw: _int(raw, minimum=1, maximum=10_000),
     "rtp.inactivity_timeout_s": _seconds,

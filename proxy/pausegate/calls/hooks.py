@@ -19,7 +19,7 @@ from pausegate.sip.message import SipMessage
 
 
 class MediaHooks(Protocol):
-    """docs/architecture.md "Call service": implemented by ``calls.service.CallService``."""
+    """docs/architecture.md "Call service": implemented by ``io.call_service.CallService``."""
 
     async def setup_call(
         self, call: CallIdentity, streams: Sequence[StreamOffer]

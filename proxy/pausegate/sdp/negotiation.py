@@ -205,8 +205,13 @@ def build_recorder_offer(
     sdp_username: str = "pausegate",
     offer: SessionDescription | None = None,
     inactive: bool = False,
+    send_direction: Direction = Direction.SENDONLY,
 ) -> SessionDescription:
     """Our offer to the recorder: one sendonly audio m-line per stream, at the egress ports.
+
+    ``send_direction`` may be SENDRECV for recorders that record nothing on a
+    sendonly offer (baresip 1.0.0 answers it recvonly and drops its recording
+    filter); pausegate still sends only, and drops what such a recorder sends back.
 
     Pass telephony's ``offer`` to copy its a=rtpmap, a=fmtp and a=ptime verbatim;
     without it rtpmap lines are written from the codec registry. A stream is
@@ -225,7 +230,7 @@ def build_recorder_offer(
         if stream.rtcp_mux:
             attrs.append(("rtcp-mux", None))
         idle = inactive or stream.direction in (Direction.RECVONLY, Direction.INACTIVE)
-        attrs.append((Direction.INACTIVE if idle else Direction.SENDONLY, None))
+        attrs.append((Direction.INACTIVE if idle else send_direction, None))
         fmts = tuple(str(pt) for pt in pts)
         media.append(
             MediaDescription(

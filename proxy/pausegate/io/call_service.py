@@ -1,4 +1,4 @@
-"""Call service: joins the B2BUA's media hooks to the media engine and the gate core. Adapter glue.
+"""Call service: joins the B2BUA's media hooks to the media engine and the gate core. Adapter.
 
 Rules:
 1. A call exists in the gate from setup_call until teardown_call; every stream of
