@@ -50,7 +50,7 @@ def rtp_outcome(e2e: E2eRig, outcome: str) -> float:
 
 
 async def paused_call(
-    e2e: E2eRig, events: Any, caller: BaresipCaller, uri: str
+    e2e: E2eRig, events: Any, caller: BaresipCaller, uri: str, quiet_s: float = QUIET_S
 ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Dial, pause after ~1.2 s of audio, send DTMF while paused, resume ~1.6 s later,
     let the WAV run out; returns (call_id, paused, resumed, call_ended events)."""
@@ -62,7 +62,7 @@ async def paused_call(
     paused = await events.wait("paused", call_id)
     await asyncio.sleep(0.2)  # scenario pacing: the agent starts typing
     await caller.send_dtmf(DIGITS, interval_s=0.3)
-    await asyncio.sleep(QUIET_S)  # after the last event (about 200 ms plus end packets)
+    await asyncio.sleep(quiet_s)  # after the last event (about 200 ms plus end packets)
     resume = await events.command(Scope.CALL, call_id, "resume")
     resumed = await events.wait("resumed", call_id)
     await caller.wait_closed(timeout=CALL_S + 5.0)
@@ -204,6 +204,41 @@ async def test_pause_resume_withholds_exactly_the_asked_span(
     report("pause_e2e", **data)
     if withheld_dtmf == 0:
         problems.append("pausegate withheld no RFC 4733 packet: were the digits sent?")
+    assert not problems, f"{problems}; {data}; {baresip_factory.describe()}"
+
+
+@pytest.mark.baresip
+@pytest.mark.mosquitto
+@pytest.mark.asyncio
+async def test_resume_soon_after_dtmf(
+    e2e: E2eRig,
+    mosquitto: Mosquitto,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+    ingress: IngressTap,
+) -> None:
+    """Resume 0.8 s after the last digit. Never less is asserted; the 20 ms bound on
+    extra withholding at the resume edge is a known finding (xfail when it alone fails):
+    RFC 4733 packets feed the gate's anchor (smallest arrival - timestamp offset over
+    1-2 s), and baresip's events claim their duration one packet ahead of its audio, so
+    for 1-2 s after a digit samples map ~20 ms early and the resume edge is withheld
+    ~20 ms + jitter longer (measured 21-23 ms; ledger end_ms 24-36 ms before the
+    recording's). The one rule holds; only the tolerance is exceeded."""
+    seconds = 6.0
+    reference = write_test_wav(tmp_path / "sent.wav", seconds)
+    app = await e2e.app(mosquitto.url)
+    events = await e2e.events(mosquitto.url)
+    caller = await baresip_factory.caller(tmp_path / "sent.wav")
+    _, paused, resumed, ended = await paused_call(
+        e2e, events, caller, f"sip:agent-9@{HOST}:{app.sip_port}", quiet_s=0.8
+    )
+    rec = load_recording(await e2e.recording(), ingress=ingress.arrivals)
+    data, problems = analyse_pause(rec, reference, float(paused["at"]), float(resumed["at"]))
+    problems += check_ledger(ended, data)
+    report("pause_e2e_resume_soon_after_dtmf", **data)
+    known = [p for p in problems if p.startswith("withheld") and p.endswith("at the end")]
+    if known and len(known) == len(problems):
+        pytest.xfail(f"known finding (DTMF drags the anchor): {known}")
     assert not problems, f"{problems}; {data}; {baresip_factory.describe()}"
 
 
