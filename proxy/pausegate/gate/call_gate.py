@@ -51,6 +51,8 @@ class CallGate:
         self.leaked_s = 0.0
         self.verified = True
         self.paused = False  # as last published
+        self.started = -INF  # monotonic time of add_call
+        self._cuts: list[tuple[float, float]] = []  # what skip removed, mapped times
         self._default = default
         self._guard_s = guard_s
         self._await_apply: float | None = None
@@ -146,16 +148,21 @@ class CallGate:
             self._on_apply_delay(max(0.0, now - self._await_apply))
             self._await_apply = None
 
+    def note_cut(self, start: float, end: float) -> None:
+        """`skip` removed audio mapped to [start, end) (whole packets, any stream)."""
+        cuts = self._cuts
+        if cuts and start <= cuts[-1][1] + 1e-9 and end >= cuts[-1][0]:
+            a, b = cuts[-1]
+            cuts[-1] = (min(a, start), max(b, end))
+        else:
+            cuts.append((start, end))
+
     def skipped_before(self, t: float) -> float:
-        """Seconds removed by `skip` between the first released packet and ``t``."""
-        if self.first_release is None:
+        """Seconds of audio `skip` actually cut between the first released sample and ``t``."""
+        if self.first_release is None or not self._cuts:
             return 0.0
         lo = self.first_release
-        return measure(
-            (max(s, lo), min(e, t))
-            for s, e, b in self.guarded
-            if b is Behaviour.SKIP and min(e, t) > max(s, lo)
-        )
+        return measure((max(s, lo), min(e, t)) for s, e in self._cuts if min(e, t) > max(s, lo))
 
     def recorder_ms(self, t: float) -> float:
         """``t`` on the recorder's timeline: ms since the first released packet, after skip."""

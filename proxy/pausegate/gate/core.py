@@ -60,6 +60,7 @@ class GateCore:
     ) -> tuple[CallGate, list[GateEvent]]:
         cfg = self.config
         gate = CallGate(call, cfg.behaviour, cfg.guard_ms / 1000.0, self._stats.observe_apply_delay)
+        gate.started = now
         self._calls[call.call_id] = gate
         for key in call.keys:
             self._keys[key] = call.call_id
@@ -78,8 +79,9 @@ class GateCore:
                 del self._keys[key]
         self._stats.retire(gate.streams)
         guard_s = self.config.guard_ms / 1000.0
+        # Agent and control-loss spans that ended before the call began are not its pauses.
         records = build_records(
-            gate.spans,
+            [s for s in gate.spans if s.end > gate.started],
             [(s.label, s.runs) for s in gate.streams],
             guard_s,
             gate.recorder_ms,

@@ -4,7 +4,12 @@ Rules:
 1. Samples map to time through a windowed anchor: offset = arrival - (ts_end / clock)
    per packet (the end of its samples, so no sample maps after its arrival); the
    anchor is the smallest offset over the last 1-2 s, re-seeded on an SSRC or
-   clock change and on a jump over 1 s. Mapped time of tick T: anchor + T / clock.
+   clock change and on a jump over 1 s towards earlier mapping. Packets suddenly
+   later than the anchor by over 1 s (a delivery stall, or a timestamp set back)
+   keep the old anchor until the window adopts them (1-2 s): mapping them too early
+   can only withhold more, since their arrival is checked too (rule 2, SPEC §1).
+   Only a jump over ``ANCHOR_RESET_S`` re-seeds at once. Mapped time of tick T:
+   anchor + T / clock.
 2. A sample is withheld if its mapped time or its packet's arrival falls in a
    (guarded) span. Sample codecs are gated to the sample, others by whole packets.
 3. An RFC 4733 event is withheld if its coverage [start, end] (unended: up to
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING
 from pausegate.control.commands import Behaviour
 from pausegate.errors import RtpError
 from pausegate.gate import ledger
+from pausegate.gate.skip import SkipShift
 from pausegate.rtp.packet import check_rtp
 from pausegate_codecs.dtmf import end_and_duration
 from pausegate_codecs.registry import Codec
@@ -38,6 +44,7 @@ _SEQ_TS_SSRC = struct.Struct("!HII")
 _SEQ_TS = struct.Struct("!HI")
 ANCHOR_BLOCK_S = 1.0
 ANCHOR_JUMP_S = 1.0
+ANCHOR_RESET_S = 60.0
 EVENT_MEMORY_S = 2.0
 _RTCP_SR = 200
 _BEHAVIOUR_CODE = {Behaviour.SILENCE: 0, Behaviour.DROP: 1, Behaviour.SKIP: 2, Behaviour.SIGNAL: 1}
@@ -87,7 +94,7 @@ class StreamGate:
         self._a_ts = self._a_ext = 0
         self._a_offset = self._a_cur = self._a_prev = self._a_until = 0.0
         self._events: dict[tuple[int, int], list[float]] = {}  # -> [last arrival, duration]
-        self._shifts: dict[int, tuple[int, int]] = {}  # ssrc -> (seq, ts) removed by skip
+        self._shifts: dict[int, SkipShift] = {}  # ssrc -> what skip removed
         self._fast_ok = False  # the first packet goes the slow way (media start)
         self.runs = ledger.RunRecorder()
         self._set_codecs(codecs)
@@ -123,7 +130,7 @@ class StreamGate:
             self._a_ext = ext
         off = arrival - (ext + ticks) / rate
         base = self._a_offset
-        if off - base > ANCHOR_JUMP_S or base - off > ANCHOR_JUMP_S:
+        if off - base > ANCHOR_RESET_S or base - off > ANCHOR_JUMP_S:
             return self._seed(ssrc, ts, ticks, rate, arrival)
         if arrival >= self._a_until:
             self._a_prev = self._a_cur
@@ -316,11 +323,10 @@ class StreamGate:
         shift = self._shifts.get(ssrc)
         if shift is None:
             return data
-        return (
-            data[:2]
-            + _SEQ_TS.pack((seq - shift[0]) & 0xFFFF, (ts - shift[1]) & 0xFFFFFFFF)
-            + data[8:]
-        )
+        n_seq, n_ts = shift.forward(seq, ts)
+        if not (n_seq or n_ts):
+            return data
+        return data[:2] + _SEQ_TS.pack((seq - n_seq) & 0xFFFF, (ts - n_ts) & 0xFFFFFFFF) + data[8:]
 
     def _remove(
         self,
@@ -339,9 +345,21 @@ class StreamGate:
         self._fast_ok = False
         call.note_withheld(now)
         if beh is Behaviour.SKIP:
-            s_seq, s_ts = self._shifts.get(ssrc, (0, 0))
-            self._shifts[ssrc] = (s_seq + 1, s_ts + ticks)
+            self._skip(ssrc, seq, ts)
+            if ticks and self._a_ssrc == ssrc and self._a_rate:
+                m0 = (
+                    self._a_offset
+                    + (self._a_ext + ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+                    / self._a_rate
+                )
+                call.note_cut(m0, m0 + ticks / self._a_rate)
         return None
+
+    def _skip(self, ssrc: int, seq: int, ts: int) -> None:
+        shift = self._shifts.get(ssrc)
+        if shift is None:
+            shift = self._shifts[ssrc] = SkipShift(seq)
+        shift.removed(seq, ts)
 
     # -- RFC 4733 (rule 3) -----------------------------------------------------------
 
@@ -383,7 +401,6 @@ class StreamGate:
             self.runs.note(ssrc, m0, ts, ts + duration, seq)
         else:
             self.runs.note(ssrc, None, ts, ts + duration, seq)
-        grown = max(0, duration - int(remembered[1]))
         remembered[0] = arrival
         remembered[1] = float(max(duration, int(remembered[1])))
         self.dtmf_withheld += 1
@@ -410,8 +427,7 @@ class StreamGate:
                 out = bytes((out[0] & 0xDF,)) + out[1:]
             return self._shift(out, seq, out_ts, ssrc)
         if remembered[2] == 2.0:
-            s_seq, s_ts = self._shifts.get(ssrc, (0, 0))
-            self._shifts[ssrc] = (s_seq + 1, s_ts + grown)
+            self._skip(ssrc, seq, ts)
         return None
 
     def _prune_events(self, arrival: float) -> None:
@@ -433,8 +449,9 @@ class StreamGate:
         while pos + 28 <= len(out):
             length = (int.from_bytes(out[pos + 2 : pos + 4], "big") + 1) * 4
             if out[pos + 1] == _RTCP_SR:
-                shift = self._shifts.get(int.from_bytes(out[pos + 4 : pos + 8], "big"))
-                if shift is not None:
+                skip = self._shifts.get(int.from_bytes(out[pos + 4 : pos + 8], "big"))
+                if skip is not None:
+                    shift = skip.total()
                     rtp_ts = int.from_bytes(out[pos + 16 : pos + 20], "big")
                     count = int.from_bytes(out[pos + 20 : pos + 24], "big")
                     out[pos + 16 : pos + 20] = ((rtp_ts - shift[1]) & 0xFFFFFFFF).to_bytes(4, "big")
