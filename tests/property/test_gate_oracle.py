@@ -129,6 +129,12 @@ def _stream(index: int, rng: random.Random, slots: int) -> list[Datagram]:
     return out
 
 
+def _ms(t: float) -> float:
+    """Command times on a 0.1 ms grid: they travel as epoch milliseconds, where instants
+    closer than that are not distinct."""
+    return round(t, 4)
+
+
 @st.composite
 def commands(draw: st.DrawFn, end: float) -> list[Cmd]:
     n = draw(st.integers(0, 6))
@@ -136,10 +142,10 @@ def commands(draw: st.DrawFn, end: float) -> list[Cmd]:
     for _ in range(n):
         if out and draw(st.integers(0, 5)) == 0:
             prev = out[draw(st.integers(0, len(out) - 1))]
-            later = prev.received + draw(st.floats(0.0, 1.0))
+            later = _ms(prev.received + draw(st.floats(0.0, 1.0)))
             out.append(Cmd(later, prev.scope, prev.key, prev.action, prev.at, prev.id, None))
             continue
-        received = draw(st.floats(0.5, end))
+        received = _ms(draw(st.floats(0.5, end)))
         scope = draw(st.sampled_from([Scope.CALL, Scope.CALL, Scope.AGENT]))
         key = draw(st.sampled_from(CALL.keys)) if scope is Scope.CALL else "agent-7"
         when = draw(st.sampled_from(["none", "early", "early", "late", "future"]))
@@ -151,6 +157,7 @@ def commands(draw: st.DrawFn, end: float) -> list[Cmd]:
                 at = received - draw(st.floats(HOLDBACK_S * 1.05, MAX_BACKDATE_S * 1.5))
             case "future":
                 at = received + draw(st.floats(0.0, 1.0))
+        at = None if at is None else _ms(at)
         out.append(
             Cmd(
                 received,
@@ -291,7 +298,8 @@ def simulate(
         core.handle_timer(now, wall)
         if gate is not None:
             spans = _merge(oracle_spans(received)[0] + loss_span(down, up, grace_s))
-            if gate.paused != _in(now, spans):
+            at_edge = any(abs(now - x) < EPS for span in spans for x in span)
+            if not at_edge and gate.paused != _in(now, spans):
                 mismatches.append(f"at {now:.4f}: core paused={gate.paused}, oracle {spans}")
     ended = core.end_call(CALL.call_id, end + 0.01, WALL0_MS + (end + 0.01) * 1000.0)
     return out, ended.leaked_ms, ended.verified, mismatches
@@ -364,13 +372,13 @@ def _check_audio(
             assert out[0] == gram.data[0]
             assert out[1] == gram.data[1]
             assert out[8:12] == gram.data[8:12]
-    arrived_paused = _in(gram.arrival, spans)
+    arrived_paused = any(s + EPS <= gram.arrival < e - EPS for s, e in spans)
     arrived_guarded = any(s - EPS <= gram.arrival < e + EPS for s, e in guarded)
     for k in range(PTIME_TICKS):
         t = gram.true_start + k / RATE
         unaltered = sent is not None and sent[k] == payload[k]
         # (a): inside an effective span (tolerance at the resume edge only).
-        must_withhold = arrived_paused or any(s <= t < e - JITTER_MAX for s, e in spans)
+        must_withhold = arrived_paused or any(s + EPS <= t < e - JITTER_MAX for s, e in spans)
         if must_withhold and leaked_ms == 0.0:
             assert not unaltered, f"paused sample left unaltered: t={t:.4f} spans={spans}"
         if sent is not None and not unaltered:
@@ -393,8 +401,8 @@ def _check_dtmf(
     timely: bool,
 ) -> None:
     a, b = gram.true_start, gram.true_start + gram.duration / RATE
-    touches = _in(gram.arrival, spans) or any(
-        s < e - JITTER_MAX and a < e - JITTER_MAX and b >= s for s, e in spans
+    touches = any(s + EPS <= gram.arrival < e - EPS for s, e in spans) or any(
+        s < e - JITTER_MAX and a < e - JITTER_MAX and b >= s + EPS for s, e in spans
     )
     left_as_event = out is not None and out[1] & 0x7F == PT_DTMF
     if touches and timely:
