@@ -459,3 +459,23 @@ async def test_relay_over_ipv6_loopback() -> None:
         for p in made:
             assert p.transport is not None
             p.transport.close()
+
+
+@pytest.mark.asyncio
+async def test_close_call_with_packets_held_drops_them_and_wakes_waiters(
+    engine: MediaEngine, peers: Peers
+) -> None:
+    tel, rec, _ = peers
+    stream = await wired(engine, peers)
+    for i in range(3):
+        tel.send(rtp(i), stream.ingress_rtp_port)
+    await held(engine, 3)
+    waiter = asyncio.ensure_future(engine.wait_drained("c1"))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    engine.close_call("c1", asyncio.get_running_loop().time())
+    await asyncio.wait_for(waiter, WAIT_S)  # the held packets still leave the FIFO
+    assert await rec.nothing_within(HOLDBACK_S / 2)
+    stats = engine.statistics()
+    assert (stats.rtp_forwarded, stats.rtp_no_target, stats.held) == (0, 3, 0)
+    assert engine.last_activity("c1") is None  # the call is gone
