@@ -81,6 +81,7 @@ def b2bua_settings(cfg: Config) -> B2buaSettings:
         key_header=cfg.sip.key_header,
         agent_aor_pattern=cfg.sip.agent_aor_pattern,
         max_calls=cfg.sip.max_calls,
+        recorder_direction=cfg.sip.recorder_direction.value,
     )
 
 

@@ -38,7 +38,7 @@ def gate_snapshot(stats: GateStatistics) -> StatsSnapshot:
 def packets_snapshot(gate: GateStatistics, media: MediaStatistics) -> StatsSnapshot:
     """pausegate_rtp_packets_total: the gate's decisions plus the media path's rejections."""
     p = gate.packets
-    series = {
+    series: dict[tuple[str, ...], float] = {
         ("forwarded",): float(p.get("forwarded", 0)),
         ("silenced",): float(p.get("silenced", 0)),
         ("dropped",): float(p.get("dropped", 0) + media.rtp_no_target),
