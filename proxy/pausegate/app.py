@@ -21,12 +21,12 @@ from collections.abc import Iterable
 
 from pausegate.app_metrics import gate_snapshot, packets_snapshot, sip_snapshot
 from pausegate.calls.b2bua import B2buaSettings
-from pausegate.io.call_service import CallService
 from pausegate.config import Config
 from pausegate.control.audit import AuditLog
 from pausegate.control.commands import Command, Scope
 from pausegate.gate import GateConfig, GateCore, OnControlLoss
 from pausegate.gate.events import CallStateChanged, CommandOutcome, GateEvent
+from pausegate.io.call_service import CallService
 from pausegate.io.http_server import HttpServer
 from pausegate.io.mqtt_client import MqttControl, MqttSettings
 from pausegate.io.rtp_transport import MediaEngine, raise_nofile_limit
