@@ -52,6 +52,7 @@ class CallGate:
         self.verified = True
         self.paused = False  # as last published
         self.started = -INF  # monotonic time of add_call
+        self._last_now = -INF  # the latest `now` the core passed in
         self._cuts: list[tuple[float, float]] = []  # what skip removed, mapped times
         self._default = default
         self._guard_s = guard_s
@@ -85,8 +86,6 @@ class CallGate:
         """True when the recorder is to be told of the pause (SIP side's job, SPEC §4)."""
         return self.paused and self.behaviour is Behaviour.SIGNAL
 
-    _last_now = -INF
-
     # -- gate core side ----------------------------------------------------------------
 
     def paused_at(self, t: float) -> bool:
@@ -94,7 +93,6 @@ class CallGate:
 
     def set_spans(self, spans: tuple[Span, ...], now: float) -> float:
         """Install new spans; return the seconds newly leaked (rule 2)."""
-        self._last_now = now
         old = [(s.start, s.end) for s in self.spans]
         new = [(s.start, s.end) for s in spans]
         leaked = 0.0
@@ -125,6 +123,8 @@ class CallGate:
 
     def refresh_quiet(self, now: float) -> None:
         """Rule 3: the quiet gap around ``now``, for the streams' fast path."""
+        if now > self._last_now:
+            self._last_now = now
         last_end = -INF
         next_start = INF
         for s, e, _ in self.guarded:

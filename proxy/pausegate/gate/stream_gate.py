@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from pausegate.control.commands import Behaviour
 from pausegate.errors import RtpError
 from pausegate.gate import ledger
+from pausegate.gate.payload import shift_sender_reports, silence_cut, verify_cut
 from pausegate.gate.skip import SkipShift
 from pausegate.rtp.packet import check_rtp
 from pausegate_codecs.dtmf import end_and_duration
@@ -46,7 +47,6 @@ ANCHOR_BLOCK_S = 1.0
 ANCHOR_JUMP_S = 1.0
 ANCHOR_RESET_S = 60.0
 EVENT_MEMORY_S = 2.0
-_RTCP_SR = 200
 _BEHAVIOUR_CODE = {Behaviour.SILENCE: 0, Behaviour.DROP: 1, Behaviour.SKIP: 2, Behaviour.SIGNAL: 1}
 
 
@@ -254,63 +254,13 @@ class StreamGate:
                 if out[start:end] != sil or out[:start] != data[:start]:  # SPEC §5 verified
                     call.verified = False
                 return self._shift(out, seq, ts, ssrc) if self._shifts else out
-            out = self._silenced(data, start, end, payload, codec, cut, ticks)
+            out = silence_cut(data, start, end, codec, cut, ticks)
             call.released_until = arrival  # the samples outside the spans did leave
             self.silenced += 1
-            if not self._verify(out, data, start, end, codec, cut):
+            if not verify_cut(out, data, start, end, codec, cut):
                 call.verified = False
             return self._shift(out, seq, ts, ssrc)
         return self._remove(data, seq, ts, ssrc, ticks, arrival, now, beh)
-
-    def _silenced(
-        self,
-        data: bytes,
-        start: int,
-        end: int,
-        payload: memoryview,
-        codec: Codec,
-        cut: list[tuple[int, int]],
-        ticks: int,
-    ) -> bytes:
-        bpt = codec.bytes_per_tick
-        if not codec.sample_gated or not bpt:
-            new_payload = codec.silence(payload)  # frame codecs: whole packets (rule 2)
-        else:
-            parts: list[bytes | memoryview] = []
-            pos = 0
-            for k0, k1 in cut:
-                if k0 > pos:
-                    parts.append(payload[pos * bpt : k0 * bpt])
-                parts.append(codec.silence((k1 - max(k0, pos)) * bpt))
-                pos = max(pos, k1)
-            if pos < ticks:
-                parts.append(payload[pos * bpt :])
-            new_payload = b"".join(parts)
-        return data[:start] + new_payload + data[end:]
-
-    def _verify(
-        self,
-        out: bytes,
-        original: bytes,
-        start: int,
-        end: int,
-        codec: Codec,
-        cut: list[tuple[int, int]],
-    ) -> bool:
-        """SPEC §5 `verified`: check the bytes actually sent, not the intent."""
-        tail = len(original) - end
-        if out[:start] != original[:start] or out[len(out) - tail :] != original[end:]:
-            return False
-        sent = memoryview(out)[start : len(out) - tail]
-        bpt = codec.bytes_per_tick
-        if not codec.sample_gated or not bpt:
-            return bytes(sent) == codec.silence(memoryview(original)[start:end])
-        fill = codec.silence_byte
-        for k0, k1 in cut:
-            seg = bytes(sent[k0 * bpt : k1 * bpt])
-            if seg.count(fill) != len(seg):  # type: ignore[arg-type]
-                return False
-        return True
 
     def _forward(self, data: bytes, seq: int, ts: int, ssrc: int, arrival: float) -> bytes:
         call = self._call
@@ -441,20 +391,7 @@ class StreamGate:
         """RTCP leaves with the media; under `skip` sender reports follow the shift."""
         if not self._shifts:
             return data
-        if len(data) < 8 or data[0] >> 6 != 2:
+        out = shift_sender_reports(data, {k: v.total() for k, v in self._shifts.items()})
+        if out is None:
             self.invalid += 1
-            return None
-        out = bytearray(data)
-        pos = 0
-        while pos + 28 <= len(out):
-            length = (int.from_bytes(out[pos + 2 : pos + 4], "big") + 1) * 4
-            if out[pos + 1] == _RTCP_SR:
-                skip = self._shifts.get(int.from_bytes(out[pos + 4 : pos + 8], "big"))
-                if skip is not None:
-                    shift = skip.total()
-                    rtp_ts = int.from_bytes(out[pos + 16 : pos + 20], "big")
-                    count = int.from_bytes(out[pos + 20 : pos + 24], "big")
-                    out[pos + 16 : pos + 20] = ((rtp_ts - shift[1]) & 0xFFFFFFFF).to_bytes(4, "big")
-                    out[pos + 20 : pos + 24] = max(0, count - shift[0]).to_bytes(4, "big")
-            pos += length
-        return bytes(out)
+        return out
