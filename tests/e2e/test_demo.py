@@ -25,12 +25,12 @@ from pausegate.control.commands import Action, Command, Scope, parse_command, se
 from pausegate.control.topics import control_subscriptions, control_topic
 from pausegate.demo import DemoOptions, run_demo
 from pausegate.demo.broker import EmbeddedBroker
-from pausegate.demo.caller import SyntheticCaller
+from pausegate.demo.caller import CallFailed, SyntheticCaller
 from pausegate.demo.events import EventWatcher
 from pausegate.demo.report import analyse, describe, load_stream
 from pausegate.demo.run import Progress
 from pausegate.demo.script import RATE, build_script
-from pausegate.demo.session import PREFIX, fire_commands
+from pausegate.demo.session import PREFIX, fire_commands, wait_for
 from pausegate.demo.verdict import CommandedSpan, Reference, SendClock
 from pausegate.rtp.packet import RtpHeader, ts_diff
 from pausegate.sip.message import SipRequest, build_response, parse_message
@@ -286,3 +286,128 @@ async def test_demo_fails_when_a_late_pause_outruns_the_holdback(tmp_path: Path)
     assert "\nFAIL:" in text
     assert "too little at the start (the one rule: never less)" in text
     assert "pausegate reports leaked_ms=" in text
+
+
+class ScriptedUas:
+    """Answers the caller's SIP as told: how many INVITEs to ignore, then the replies."""
+
+    def __init__(self, ignore_invites: int, replies: list[int], bye_after_s: float | None) -> None:
+        self.ignore = ignore_invites
+        self.replies = replies
+        self.bye_after_s = bye_after_s
+        self.requests: list[SipRequest] = []
+        self.responses: list[int] = []
+        self.udp: _Udp | None = None
+        self.rtp_packets = 0
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        _, self.udp = await loop.create_datagram_endpoint(
+            lambda: _Udp(self._on_sip), local_addr=("127.0.0.1", 0)
+        )
+        assert self.udp.transport is not None
+        return int(self.udp.transport.get_extra_info("sockname")[1])
+
+    def close(self) -> None:
+        if self.udp is not None and self.udp.transport is not None:
+            self.udp.transport.close()
+
+    def send(self, data: bytes, addr: Address) -> None:
+        assert self.udp is not None
+        assert self.udp.transport is not None
+        self.udp.transport.sendto(data, addr)
+
+    def _on_sip(self, data: bytes, addr: Address) -> None:
+        msg = parse_message(data)
+        if not isinstance(msg, SipRequest):
+            self.responses.append(msg.status)
+            return
+        self.requests.append(msg)
+        if msg.method != "INVITE":
+            if msg.method == "BYE":
+                self.send(bytes(build_response(msg, 200)), addr)
+            return
+        if self.ignore > 0:
+            self.ignore -= 1
+            return
+        self.send(b"garbage that is not SIP", addr)
+        for status in self.replies:
+            body = b""
+            if status == 200:
+                body = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 9 RTP/AVP 0\r\n"
+            self.send(bytes(build_response(msg, status, to_tag="uas", body=body)), addr)
+        if self.bye_after_s is not None:
+            asyncio.get_running_loop().call_later(self.bye_after_s, self._bye, msg, addr)
+
+    def _bye(self, invite: SipRequest, addr: Address) -> None:
+        to = invite.from_
+        headers = (
+            ("Via", "SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-uas-bye"),
+            ("From", f"{invite.to.with_tag('uas')}"),
+            ("To", str(to)),
+            ("Call-ID", invite.call_id),
+            ("CSeq", "1 BYE"),
+        )
+        self.send(bytes(SipRequest(headers, b"", "BYE", to.uri)), addr)
+
+
+async def _call(
+    uas: ScriptedUas, settled: Any = None
+) -> tuple[SyntheticCaller, BaseException | None]:
+    port = await uas.start()
+    caller = SyntheticCaller(("127.0.0.1", port), build_script(4.0), rng=random.Random(2))
+    error: BaseException | None = None
+    try:
+        await caller.wait_call_up(timeout_s=5.0)
+        await caller.stream(asyncio.get_running_loop().time())
+        await caller.hang_up(timeout_s=3.0)
+    except CallFailed as exc:
+        error = exc
+    finally:
+        # Bounded wait for the UAS to read what was sent last.
+        if settled is not None:
+            await wait_for(settled, 2.0)
+        caller.close()
+        uas.close()
+    return caller, error
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(30)
+async def test_caller_retransmits_invite_and_acks_a_rejection() -> None:
+    uas = ScriptedUas(ignore_invites=1, replies=[100, 486], bye_after_s=None)
+    caller, error = await _call(uas, lambda: len(uas.requests) >= 3)
+    assert isinstance(error, CallFailed)
+    assert "486" in str(error)
+    methods = [r.method for r in uas.requests]
+    assert methods == ["INVITE", "INVITE", "ACK"]
+    assert uas.requests[2].branch == uas.requests[0].branch  # §17.1.1.3
+    assert caller.invalid_messages == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(30)
+async def test_caller_stops_streaming_when_the_far_end_hangs_up() -> None:
+    uas = ScriptedUas(ignore_invites=0, replies=[180, 200, 200], bye_after_s=0.3)
+    caller, error = await _call(uas, lambda: uas.responses)
+    assert error is None
+    assert caller.peer_hung_up
+    assert 5 < len(caller.send_log) < 100  # stopped well before the 4 s end
+    assert uas.responses == [200]  # our answer to its BYE
+    assert [r.method for r in uas.requests].count("ACK") == 2  # a 2xx retransmission re-ACKed
+    assert "BYE" not in [r.method for r in uas.requests]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(30)
+async def test_caller_gives_up_without_an_answer() -> None:
+    port_uas = ScriptedUas(ignore_invites=99, replies=[], bye_after_s=None)
+    port = await port_uas.start()
+    caller = SyntheticCaller(("127.0.0.1", port), build_script(4.0), rng=random.Random(3))
+    try:
+        with pytest.raises(CallFailed, match="no final response to INVITE"):
+            await caller.wait_call_up(timeout_s=1.8)  # Timer A: sent at 0, 0.5 and 1.5 s
+    finally:
+        caller.close()
+        port_uas.close()
+    assert [r.method for r in port_uas.requests] == ["INVITE", "INVITE", "INVITE"]

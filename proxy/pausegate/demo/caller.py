@@ -205,14 +205,19 @@ class SyntheticCaller:
         return build_multipart(parts, f"demo-{self._rng.getrandbits(32):08x}")
 
     def _request(
-        self, method: str, cseq: int, body: bytes = b"", content_type: str | None = None
+        self,
+        method: str,
+        cseq: int,
+        body: bytes = b"",
+        content_type: str | None = None,
+        branch: str | None = None,
     ) -> SipRequest:
         host, port = self._local(self._sip)
         uri = SipUri.parse(f"sip:{self._to_user}@{self._target[0]}:{self._target[1]}")
         to = f"<sip:{self._to_user}@{self._target[0]}:{self._target[1]}>"
         if self._to_tag is not None:
             to += f";tag={self._to_tag}"
-        branch = f"z9hG4bK-{self._rng.getrandbits(40):010x}"
+        branch = branch or f"z9hG4bK-{self._rng.getrandbits(40):010x}"
         headers = [
             ("Via", f"SIP/2.0/UDP {host}:{port};branch={branch};rport"),
             ("Max-Forwards", "70"),
@@ -227,7 +232,28 @@ class SyntheticCaller:
             headers.append(("Content-Type", content_type or "application/sdp"))
         return SipRequest(tuple(headers), body, method, uri)
 
-    async def _next_sip(self, deadline: float) -> SipRequest | SipResponse | None:
+    def _parse(self, data: bytes, addr: Address) -> SipResponse | None:
+        """A response to handle, or None (requests are answered here, garbage counted)."""
+        try:
+            msg = parse_message(data)
+        except SipParseError:
+            self.invalid_messages += 1
+            return None
+        if isinstance(msg, SipRequest):
+            self._answer_request(msg, addr)
+            return None
+        return msg
+
+    def _drain_sip(self) -> None:
+        """While streaming: answer requests (a BYE ends the stream) and re-ACK 2xx."""
+        assert self._sip is not None
+        while not self._sip.inbox.empty():
+            msg = self._parse(*self._sip.inbox.get_nowait())
+            invite_2xx = msg is not None and msg.cseq.method == "INVITE" and msg.status < 300
+            if invite_2xx and self._ack is not None:
+                self._send_sip(self._ack, self._dialog_target)
+
+    async def _next_sip(self, deadline: float) -> SipResponse | None:
         """The next parseable SIP message before ``deadline`` (loop time), or None."""
         assert self._sip is not None
         loop = asyncio.get_running_loop()
@@ -236,15 +262,9 @@ class SyntheticCaller:
                 data, addr = await asyncio.wait_for(self._sip.inbox.get(), left)
             except TimeoutError:
                 return None
-            try:
-                msg = parse_message(data)
-            except SipParseError:
-                self.invalid_messages += 1
-                continue
-            if isinstance(msg, SipRequest):
-                self._answer_request(msg, addr)
-                continue
-            return msg
+            msg = self._parse(data, addr)
+            if msg is not None:
+                return msg
         return None
 
     def _answer_request(self, req: SipRequest, addr: Address) -> None:
@@ -272,7 +292,7 @@ class SyntheticCaller:
                     interval = min(interval * 2, 4.0)
                 next_send = loop.time() + interval
                 continue
-            if not isinstance(msg, SipResponse) or msg.call_id != self.call_id:
+            if msg.call_id != self.call_id:
                 continue
             if msg.cseq.method != req.method or msg.cseq.seq != req.cseq.seq:
                 if msg.cseq.method == "INVITE" and msg.status < 300 and self._ack:
@@ -292,6 +312,11 @@ class SyntheticCaller:
         invite = self._request("INVITE", 1, body, content_type)
         resp = await self._transact(invite, timeout_s)
         if resp.status >= 300:
+            # RFC 3261 §17.1.1.3: the client transaction ACKs a non-2xx final response,
+            # on the INVITE's branch, with the response's To tag.
+            self._to_tag = resp.to.tag
+            ack = self._request("ACK", 1, branch=invite.branch)
+            self._send_sip(bytes(ack), self._dialog_target)
             raise CallFailed(f"pausegate answered the INVITE with {resp.status} {resp.reason}")
         self._to_tag = resp.to.tag
         contact = resp.contact
@@ -319,12 +344,13 @@ class SyntheticCaller:
             delay = t0 + packet.offset_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self._drain_sip()
+            if self.peer_hung_up:
+                break
             transport.sendto(packet.data, dest)
             if packet.kind is PacketKind.AUDIO:
                 end = (packet.rtp_ts + SAMPLES_PER_PACKET) % TS_MOD
                 self.send_log.append(SendRecord(packet.rtp_ts, end, time.time() * 1000.0))
-            if self.peer_hung_up:
-                break
         return self.send_log
 
     # -- tear-down -------------------------------------------------------------
