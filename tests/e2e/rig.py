@@ -42,7 +42,7 @@ PREFIX = "pausegate"
 PAUSEGATE_RTP = (30000, 30999)
 RECORDER_RTP = (31000, 31999)
 SIGNALLING = (20000, 20999)  # SIP and HTTP ports of pausegate and the recorder
-RTP_BLOCK = 64
+RTP_BLOCK = 32
 READY_TIMEOUT_S = 10.0
 _RNG = random.Random()
 _HANDED_OUT: set[int] = set()
@@ -59,7 +59,7 @@ def _bindable(port: int) -> bool:
 
 
 def free_port(span: tuple[int, int] = SIGNALLING) -> int:
-    """A UDP+TCP port free right now in ``span``, never handed out twice by this process."""
+    """A UDP+TCP port free right now in ``span``, not handed out to a running test."""
     for _ in range(500):
         port = _RNG.randrange(span[0], span[1] + 1)
         if port not in _HANDED_OUT and _bindable(port):
@@ -69,14 +69,20 @@ def free_port(span: tuple[int, int] = SIGNALLING) -> int:
 
 
 def free_block(span: tuple[int, int], size: int = RTP_BLOCK) -> tuple[int, int]:
-    """An inclusive, even-based block of ``size`` ports inside ``span``, all free now."""
+    """An inclusive block of ``size`` ports inside ``span`` (aligned to ``size``, so
+    blocks never fragment the range), all free now."""
     for _ in range(200):
-        base = _RNG.randrange(span[0], span[1] + 1 - size, 2)
+        base = span[0] + size * _RNG.randrange((span[1] + 1 - span[0]) // size)
         ports = range(base, base + size)
         if not any(p in _HANDED_OUT for p in ports) and all(_bindable(p) for p in ports):
             _HANDED_OUT.update(ports)
             return base, base + size - 1
     raise RuntimeError(f"no free block of {size} ports in {span}")
+
+
+def release(ports: range | int) -> None:
+    """Give ports back once the test that held them closed its sockets."""
+    _HANDED_OUT.difference_update(range(ports, ports + 1) if isinstance(ports, int) else ports)
 
 
 def epoch_ms() -> float:
@@ -163,7 +169,7 @@ class EventLog:
         try:
             async for message in self._client.messages:
                 with contextlib.suppress(ValueError, TypeError):
-                    event = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    event = json.loads(bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
                     if isinstance(event, dict):
                         event["_topic"] = str(message.topic)
                         event["_seen_ms"] = epoch_ms()
@@ -222,9 +228,20 @@ class E2eRig:
         self.stack = contextlib.AsyncExitStack()
         self.rec: RecorderServer | None = None
         self.pg: App | None = None
+        self.ports: list[range] = []
+
+    def _port(self) -> int:
+        port = free_port()
+        self.ports.append(range(port, port + 1))
+        return port
+
+    def _block(self, span: tuple[int, int]) -> tuple[int, int]:
+        low, high = free_block(span)
+        self.ports.append(range(low, high + 1))
+        return low, high
 
     async def recorder(self) -> RecorderServer:
-        rec = RecorderServer((HOST, free_port()), HOST, self.rec_dir, free_block(RECORDER_RTP))
+        rec = RecorderServer((HOST, self._port()), HOST, self.rec_dir, self._block(RECORDER_RTP))
         await rec.start()
         self.stack.push_async_callback(rec.stop)
         self.rec = rec
@@ -235,17 +252,17 @@ class E2eRig:
         return f"sip:recorder@{HOST}:{self.rec.port}"
 
     def overrides(self, mqtt_url: str, **extra: str) -> dict[str, str]:
-        low, high = free_block(PAUSEGATE_RTP)
+        low, high = self._block(PAUSEGATE_RTP)
         values = {
             "instance_id": f"pg-e2e-{uuid.uuid4().hex[:8]}",
-            "sip.listen": f"{HOST}:{free_port()}",
+            "sip.listen": f"{HOST}:{self._port()}",
             "sip.advertise": HOST,
             "sip.recorder": self.recorder_uri(),
             "rtp.ports": f"{low}-{high}",
             "rtp.port_quarantine_s": "1",
             "mqtt.url": mqtt_url,
             "mqtt.topic_prefix": PREFIX,
-            "http.listen": f"{HOST}:{free_port()}",
+            "http.listen": f"{HOST}:{self._port()}",
             "log.level": "warning",
         }
         values.update(extra)
@@ -276,7 +293,11 @@ class E2eRig:
         return rec.finished[0]
 
     async def close(self) -> None:
-        await self.stack.aclose()
+        try:
+            await self.stack.aclose()
+        finally:
+            for ports in self.ports:
+                release(ports)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from tests.e2e.measure import edge_check, load_recording, report, zero_runs
 from tests.e2e.rig import HOST, E2eRig, IngressTap, wait_until
@@ -65,7 +66,7 @@ async def watch(app: App, call_id: str, log: StateLog, stop: asyncio.Event) -> N
 
 async def outage_call(
     e2e: E2eRig, mosquitto: Mosquitto, app: App, ingress: IngressTap
-) -> tuple[dict[str, float | None], StateLog, np.ndarray]:  # type: ignore[type-arg]
+) -> tuple[dict[str, float | None], StateLog, npt.NDArray[np.int16]]:
     samples = to_int16(test_signal(CALL_S))
     log = StateLog()
     stop = asyncio.Event()

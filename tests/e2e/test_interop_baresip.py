@@ -20,10 +20,8 @@ from tests.fixtures.audio import compare_recording, write_test_wav
 from tests.fixtures.baresip import BaresipFactory
 from tests.fixtures.mosquitto import Mosquitto
 
-from pausegate.config import load_config
 from pausegate.demo.caller import SyntheticCaller
 from pausegate.demo.script import build_script
-from pausegate.errors import ConfigError
 from pausegate.rtp.packet import ts_diff
 from pausegate_codecs.analysis import best_lag
 from pausegate_codecs.synth import read_wav
@@ -32,30 +30,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 HOLDBACK_MS = 200.0
 HOLDBACK_TOLERANCE_MS = 5.0
-
-
-def recorder_direction_supported() -> bool:
-    """Whether the lead's ``sip.recorder_direction`` key exists yet."""
-    try:
-        load_config(
-            None,
-            overrides={
-                "sip.recorder": "sip:r@127.0.0.1:5060",
-                "sip.recorder_direction": "sendrecv",
-            },
-            env={},
-        )
-    except ConfigError:
-        return False
-    return True
-
-
-DIRECTION_XFAIL = pytest.mark.xfail(
-    not recorder_direction_supported(),
-    strict=False,
-    reason="sip.recorder_direction is not a config key yet (baresip 1.0.0 answers a "
-    "sendonly offer recvonly and records nothing)",
-)
 
 
 def forward_delay_ms(e2e: E2eRig) -> tuple[float, int]:
@@ -173,7 +147,6 @@ async def test_holdback_measured_per_packet(
         assert data["metadata_xml"], f"SIPREC metadata not passed on to the recorder: {data}"
 
 
-@DIRECTION_XFAIL
 @pytest.mark.baresip
 @pytest.mark.mosquitto
 @pytest.mark.asyncio

@@ -24,7 +24,6 @@ from tests.e2e.measure import (
     zero_runs,
 )
 from tests.e2e.rig import HOST, E2eRig, IngressTap
-from tests.e2e.test_interop_baresip import DIRECTION_XFAIL
 from tests.fixtures.audio import compare_recording, segment_correlation, write_test_wav
 from tests.fixtures.baresip import BaresipCaller, BaresipFactory
 from tests.fixtures.mosquitto import Mosquitto
@@ -242,7 +241,6 @@ async def test_resume_soon_after_dtmf(
     assert not problems, f"{problems}; {data}; {baresip_factory.describe()}"
 
 
-@DIRECTION_XFAIL
 @pytest.mark.baresip
 @pytest.mark.mosquitto
 @pytest.mark.asyncio
