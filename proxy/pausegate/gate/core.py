@@ -35,6 +35,7 @@ from pausegate.gate.ledger import build_records
 from pausegate.gate.statistics import GateStatistics, StatisticsAccumulator
 from pausegate.gate.timeline import INF, ScopeTimeline, Span, TimelineEntry, union
 
+COMPACT_EVERY_S = 60.0
 CONTROL_LOSS_SOURCE = "pausegate"
 CONTROL_LOSS_REASON = "control_loss"
 
@@ -52,6 +53,7 @@ class GateCore:
         self._loss_closed: list[Span] = []
         self._stats = StatisticsAccumulator()
         self._now = -INF
+        self._next_compact = -INF
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -248,6 +250,8 @@ class GateCore:
 
     def handle_timer(self, now: float, wall_ms: float) -> list[GateEvent]:
         self._expire(now)
+        if now >= self._next_compact:
+            self._compact(now)
         events: list[GateEvent] = []
         for gate in self._calls.values():
             gate.refresh_quiet(now)
@@ -270,6 +274,19 @@ class GateCore:
         if self._ids:
             best = min(best, next(iter(self._ids.values())))
         return None if best == INF else best
+
+    def _compact(self, now: float) -> None:
+        """Bound memory: agent entries and control-loss spans older than any live call
+        (and than ``id_memory_s``) can no longer change a span anyone looks at."""
+        self._next_compact = now + COMPACT_EVERY_S
+        before = min([now - self.config.id_memory_s] + [g.started for g in self._calls.values()])
+        before -= self.config.max_backdate_ms / 1000.0 + self.config.guard_ms / 1000.0
+        for agent in list(self._agents):
+            timeline = self._agents[agent]
+            timeline.compact(before)
+            if not len(timeline):
+                del self._agents[agent]
+        self._loss_closed = [s for s in self._loss_closed if s.end >= before]
 
     def _expire(self, now: float) -> None:
         self._now = max(self._now, now)

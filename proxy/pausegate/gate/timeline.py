@@ -81,6 +81,19 @@ class ScopeTimeline:
     def paused_at(self, t: float) -> bool:
         return any(s.start <= t < s.end for s in self.spans())
 
+    def compact(self, before: float) -> None:
+        """Forget entries effective before ``before`` without changing any span after it:
+        only the pause that opened a span still in force at ``before`` is kept."""
+        keep: TimelineEntry | None = None
+        for s in self.spans():
+            if s.start < before < s.end:
+                keep = s.opened_by
+        entries = [e for e in self._entries if e.effective >= before or e is keep]
+        if len(entries) != len(self._entries):
+            self._entries = entries
+            self._keys = [e.sort_key for e in entries]
+            self._spans = None
+
 
 def _spans_of(entries: Iterable[TimelineEntry]) -> list[Span]:
     out: list[Span] = []

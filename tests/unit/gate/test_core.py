@@ -165,3 +165,20 @@ def test_end_call_frees_keys_and_reports() -> None:
     assert h.core.statistics().calls_total == 1
     assert at(0.0) == WALL0_MS
     assert Command(Action.PAUSE).action is Action.PAUSE
+
+
+def test_agent_history_is_compacted_without_changing_state() -> None:
+    core = GateCore(GateConfig(id_memory_s=3600))
+    t = 0.0
+    for _ in range(200):  # a long day of pauses and resumes for one agent, no calls
+        core.apply_command(Scope.AGENT, "ag", cmd("pause"), t, wall(t))
+        core.apply_command(Scope.AGENT, "ag", cmd("resume"), t + 30, wall(t + 30))
+        t += 600
+    core.apply_command(Scope.AGENT, "ag", cmd("pause"), t, wall(t))  # paused at the end
+    core.handle_timer(t + 10, wall(t + 10))
+    timeline = core._agents["ag"]
+    assert len(timeline) < 20  # only the last hour and the pause in force
+    gate, events = core.add_call(CallIdentity("c", ("c",), "ag"), t + 20, wall(t + 20))
+    assert gate.paused
+    assert isinstance(events[0], CallStarted)
+    assert events[0].paused
