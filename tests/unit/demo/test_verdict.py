@@ -24,6 +24,7 @@ from pausegate.demo.verdict import (
     Reference,
     SendClock,
     Verdict,
+    correlation_outside,
     expected_spans,
     judge,
     refine_spans,
@@ -256,3 +257,21 @@ def test_lateness_is_measured_near_the_edge_only() -> None:
     assert clock.lateness_ms(log, BASE_AT + 1005.0) == pytest.approx(9.0)
     assert clock.lateness_ms(log, BASE_AT + 300.0) == 0.0
     assert clock.lateness_ms([], BASE_AT) == 0.0
+
+
+def test_correlation_edge_cases() -> None:
+    ref = Reference(SENT, BASE_TS)
+    far = Recording(SENT[:100], RATE, (BASE_TS + 10 * RATE) % 2**32)  # no overlap at all
+    assert correlation_outside(far, ref, [], 0) is None
+    whole = Recording(SENT[160:], RATE, FIRST_TS)
+    assert correlation_outside(whole, ref, [(0, whole.samples.size)], 0) is None
+    silent = Recording(np.zeros(1000), RATE, FIRST_TS)
+    assert correlation_outside(silent, ref, [], 0) == 0.0
+
+
+def test_a_recording_that_is_all_withheld_cannot_be_compared() -> None:
+    rec = Recording(np.zeros(SENT.size - 160), RATE, FIRST_TS)
+    verdict = judge(rec, Reference(SENT, BASE_TS), COMMANDED, CLOCK, [(0, rec.samples.size)], [])
+    assert not verdict.passed
+    assert any("no audio outside the withheld spans" in r for r in verdict.reasons)
+    assert any("more than asked at the start" in r for r in verdict.reasons)
