@@ -127,6 +127,7 @@ class App:
             self.media,
             self.publish,
             drain_timeout_s=max(2.0, 10 * cfg.rtp.holdback_ms / 1000.0),
+            clock=time.monotonic,
         )
         self.sip = SipService(b2bua_settings(cfg), self.service)
         await self.sip.start()
@@ -224,26 +225,29 @@ class App:
 
     # -- ControlTarget (MQTT) ----------------------------------------------------------------
 
+    # The media path stamps arrivals with time.monotonic() (uvloop's loop.time() is
+    # cached per iteration at 1 ms resolution): the control side uses the same clock,
+    # so a resume is never placed earlier than it was received (SPEC §1).
+
     def apply_command(
         self, scope: Scope, key: str, cmd: Command, now: float, wall: float
     ) -> CommandOutcome:
-        outcome = self.gate.apply_command(scope, key, cmd, now, wall)
+        outcome = self.gate.apply_command(scope, key, cmd, time.monotonic(), wall)
         self._after(outcome.events)
         return outcome
 
     def reject(self, scope: Scope, key: str, error: str, now: float, wall: float) -> CommandOutcome:
-        return self.gate.reject(scope, key, error, now, wall)
+        return self.gate.reject(scope, key, error, time.monotonic(), wall)
 
     def set_control_connected(self, connected: bool, now: float, wall: float) -> list[GateEvent]:
-        events = self.gate.set_control_connected(connected, now, wall)
+        events = self.gate.set_control_connected(connected, time.monotonic(), wall)
         self._after(events)
         return events
 
     # -- ControlApi (HTTP) -------------------------------------------------------------------
 
     def apply(self, scope: Scope, key: str, cmd: Command) -> CommandOutcome:
-        now = asyncio.get_running_loop().time()
-        outcome = self.gate.apply_command(scope, key, cmd, now, wall_ms())
+        outcome = self.gate.apply_command(scope, key, cmd, time.monotonic(), wall_ms())
         self.publish(outcome.events)
         return outcome
 
@@ -274,13 +278,12 @@ class App:
     # -- timers ------------------------------------------------------------------------------
 
     async def _ticker(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_watchdog = loop.time() + WATCHDOG_EVERY_S
+        next_watchdog = time.monotonic() + WATCHDOG_EVERY_S
         timeout_s = self.cfg.rtp.inactivity_timeout_s
         while not self._stopped.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), TICK_S)
-            now = loop.time()
+            now = time.monotonic()
             self.publish(self.gate.handle_timer(now, wall_ms()))
             if now >= next_watchdog and self.service is not None and self.sip is not None:
                 next_watchdog = now + WATCHDOG_EVERY_S
