@@ -69,6 +69,7 @@ class StreamGate:
         "_a_ts",
         "_a_until",
         "_audio_pt",
+        "_bpt_by_rate",
         "_call",
         "_codecs",
         "_events",
@@ -101,9 +102,12 @@ class StreamGate:
 
     def _set_codecs(self, codecs: Mapping[int, Codec]) -> None:
         self._codecs = dict(codecs)
-        self._fast_bpt = {
-            pt: c.bytes_per_tick for pt, c in self._codecs.items() if c.bytes_per_tick
-        }
+        # Fast path only for codecs on the anchor's clock (a re-INVITE may add others).
+        self._bpt_by_rate: dict[int, dict[int, int]] = {}
+        for pt, c in self._codecs.items():
+            if c.bytes_per_tick:
+                self._bpt_by_rate.setdefault(c.clock_rate, {})[pt] = c.bytes_per_tick
+        self._fast_bpt = self._bpt_by_rate.get(self._a_rate, {})
         audio = [pt for pt, c in self._codecs.items() if not (c.is_dtmf or c.is_cn)]
         self._audio_pt: int | None = audio[0] if audio else None
         c = self._codecs.get(self._audio_pt) if self._audio_pt is not None else None
@@ -146,6 +150,7 @@ class StreamGate:
     def _seed(self, ssrc: int, ts: int, ticks: int, rate: int, arrival: float) -> float:
         self._a_ssrc = ssrc
         self._a_rate = rate
+        self._fast_bpt = self._bpt_by_rate.get(rate, {})
         self._a_ts = ts
         self._a_ext = 0
         off = arrival - ticks / rate

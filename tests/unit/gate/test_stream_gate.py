@@ -253,3 +253,28 @@ def test_samples_left_from_a_partly_silenced_packet_count_as_leaked_later() -> N
     # Newly covered and already sent: [0.0, 0.905) up to the last arrival released (0.92).
     assert abs(ended.leaked_ms - 905.0) < 1e-6  # type: ignore[attr-defined]
     assert not ended.verified  # type: ignore[attr-defined]
+
+
+def test_switch_to_a_codec_on_another_clock_reanchors() -> None:
+    from pausegate_codecs.registry import PCMU, lookup
+
+    l16 = lookup("L16", 16000)
+    assert l16 is not None
+    h = Harness()
+    h.gate.update_stream(h.stream, {0: PCMU, 96: l16})
+    run(h, 0, 20)  # PCMU at 8 kHz on the fast path
+
+    # L16 at 16 kHz, 20 ms = 320 samples = 640 bytes, timestamps in its own clock.
+    def l16_pkt(j: int) -> bytes:
+        return rtp(20 + j, 320 * j, payload=b"\x01\x02" * 320, pt=96)
+
+    for j in range(10):  # arrivals 0.42 .. 0.60, samples 0.40 .. 0.60
+        assert h.release(l16_pkt(j), 0.42 + 0.02 * j) == l16_pkt(j)
+    h.command(0.6, "pause", at_s=0.6)
+    h.command(0.705, "resume")
+    outs = {j: h.release(l16_pkt(j), 0.42 + 0.02 * j) for j in range(10, 20)}
+    assert outs[9 + 1] is not None
+    p = outs[15]  # samples 0.70 .. 0.72: the first 0.005 * 16000 = 80 withheld
+    assert p is not None
+    assert p[12:] == b"\x00\x00" * 80 + b"\x01\x02" * 240
+    assert outs[16] == l16_pkt(16)
