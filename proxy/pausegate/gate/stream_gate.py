@@ -4,12 +4,10 @@ Rules:
 1. Samples map to time through a windowed anchor: offset = arrival - (ts_end / clock)
    per packet (the end of its samples, so no sample maps after its arrival); the
    anchor is the smallest offset over the last 1-2 s, re-seeded on an SSRC or
-   clock change and on a jump over 1 s towards earlier mapping. Packets suddenly
-   later than the anchor by over 1 s (a delivery stall, or a timestamp set back)
-   keep the old anchor until the window adopts them (1-2 s): mapping them too early
-   can only withhold more, since their arrival is checked too (rule 2, SPEC §1).
-   Only a jump over ``ANCHOR_RESET_S`` re-seeds at once. Mapped time of tick T:
-   anchor + T / clock.
+   clock change and on a jump over 1 s towards earlier mapping. Packets over 1 s
+   later than the anchor (a delivery stall, a timestamp set back) keep the old anchor
+   until the window adopts them: mapping them early only withholds more, as their
+   arrival is checked too (rule 2, SPEC §1); over ``ANCHOR_RESET_S`` it re-seeds.
 2. A sample is withheld if its mapped time or its packet's arrival falls in a
    (guarded) span. Sample codecs are gated to the sample, others by whole packets.
 3. An RFC 4733 event is withheld if its coverage [start, end] (unended: up to
@@ -108,10 +106,9 @@ class StreamGate:
             if c.bytes_per_tick:
                 self._bpt_by_rate.setdefault(c.clock_rate, {})[pt] = c.bytes_per_tick
         self._fast_bpt = self._bpt_by_rate.get(self._a_rate, {})
-        audio = [pt for pt, c in self._codecs.items() if not (c.is_dtmf or c.is_cn)]
-        self._audio_pt: int | None = audio[0] if audio else None
-        c = self._codecs.get(self._audio_pt) if self._audio_pt is not None else None
-        self._ptime_ticks = c.clock_rate // 50 if c is not None else 160
+        audio = [(pt, c) for pt, c in self._codecs.items() if not (c.is_dtmf or c.is_cn)]
+        self._audio_pt: int | None = audio[0][0] if audio else None
+        self._ptime_ticks = audio[0][1].clock_rate // 50 if audio else 160  # 20 ms
 
     def update_codecs(self, codecs: Mapping[int, Codec]) -> None:
         """A re-INVITE changed the codecs: the anchor re-seeds on a clock change by itself."""
