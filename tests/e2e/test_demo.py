@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import random
+import socket
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +28,7 @@ from pausegate.demo import DemoOptions, run_demo
 from pausegate.demo.broker import EmbeddedBroker
 from pausegate.demo.caller import CallFailed, SyntheticCaller
 from pausegate.demo.events import EventWatcher
+from pausegate.demo.ports import free_port, free_port_range
 from pausegate.demo.report import analyse, describe, load_stream
 from pausegate.demo.run import Progress
 from pausegate.demo.script import RATE, build_script
@@ -411,3 +413,17 @@ async def test_caller_gives_up_without_an_answer() -> None:
         caller.close()
         port_uas.close()
     assert [r.method for r in port_uas.requests] == ["INVITE", "INVITE", "INVITE"]
+
+
+def test_free_ports_are_bindable_and_the_range_is_even_and_free() -> None:
+    port = free_port()
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", port))
+    low, high = free_port_range(8, random.Random(4))
+    assert low % 2 == 0
+    assert high - low == 7
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", low))
+        with pytest.raises(OSError, match="no 2 consecutive free UDP ports"):
+            free_port_range(2, random.Random(4), low=low, high=low + 3)
