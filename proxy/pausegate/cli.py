@@ -161,11 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply")
     ctl.set_defaults(func=_cmd_ctl)
 
+    from pausegate.demo.run import add_arguments as add_demo_arguments
+
     demo = sub.add_parser("demo", help="run a paused call end to end on this machine")
-    demo.add_argument("--mqtt", default=None, metavar="URL", help="use this broker")
-    demo.add_argument("--out", default="demo-output", metavar="DIR")
-    demo.add_argument("--seconds", type=float, default=8.0)
-    demo.add_argument("--holdback-ms", type=int, default=200)
+    add_demo_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
 
     audit = sub.add_parser("audit", help="audit log tools")
