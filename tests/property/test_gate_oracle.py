@@ -19,15 +19,18 @@ earlier than true time, so pause edges are checked exactly):
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pausegate.control.commands import Action, Behaviour, Command, Scope
 from pausegate.gate import GateConfig, GateCore, OnControlLoss, StreamGate
 from pausegate.gate.events import CallIdentity
+from pausegate.rtp.packet import seq_diff, ts_diff
 from pausegate_codecs.registry import PCMU, TELEPHONE_EVENT
 
 HOLDBACK_S = 0.2
@@ -352,6 +355,53 @@ def test_gate_keeps_the_one_rule(
             _check_audio(gram, out, spans, guarded, behaviour, leaked_ms)
         else:
             _check_dtmf(gram, out, spans, guarded, behaviour, timely)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="finding: skip shifts from the first packet forwarded after a cut; packets between "
+    "the cut and that one that arrive later keep the old shift (see test_gate_acceptance)",
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    guard_s=st.sampled_from([0.0, 0.02]),
+    seed=st.integers(0, 2**32 - 1),
+    slots=st.integers(20, 150),
+    data=st.data(),
+)
+def test_skip_keeps_one_ordered_stream(
+    guard_s: float, seed: int, slots: int, data: st.DataObject
+) -> None:
+    end = STREAM_START + slots * PTIME_S + 0.5
+    cmds = data.draw(commands(end))
+    loss, grace_s = data.draw(control_loss(end))
+    results, _leaked, _verified, _ = simulate(
+        Behaviour.SKIP, guard_s, seed, slots, cmds, 1, loss, grace_s
+    )
+    _check_skip_order(results)
+
+
+def _check_skip_order(results: list[tuple[Datagram, bytes | None]]) -> None:
+    """Under ``skip`` the recorder sees one shorter stream: per SSRC, forwarded audio keeps
+    the order of its sequence numbers and timestamps, without duplicates, and a cut
+    only ever closes gaps (SPEC §4)."""
+    by_ssrc: dict[tuple[int, int], dict[int, tuple[int, int]]] = {}
+    for gram, out in results:
+        if out is None or gram.kind != "audio":
+            continue
+        seq_out = int.from_bytes(out[2:4], "big")
+        ts_out = int.from_bytes(out[4:8], "big")
+        kept = by_ssrc.setdefault((gram.stream, gram.ssrc), {})
+        if gram.seq in kept:
+            assert kept[gram.seq] == (seq_out, ts_out), "a duplicate was shifted differently"
+        kept[gram.seq] = (seq_out, ts_out)
+    for kept in by_ssrc.values():
+        first = next(iter(kept))
+        order = sorted(kept, key=lambda q: seq_diff(q, first))
+        for a, b in itertools.pairwise(order):
+            (sa, ta), (sb, tb) = kept[a], kept[b]
+            assert 0 < seq_diff(sb, sa) <= seq_diff(b, a), "skip reordered or duplicated a seq"
+            assert ts_diff(tb, ta) > 0, "skip reordered timestamps"
 
 
 def _check_audio(

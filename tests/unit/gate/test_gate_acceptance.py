@@ -706,3 +706,26 @@ def test_recording_time_after_skip_counts_what_was_cut() -> None:
     assert first.end_ms == pytest.approx(100.0, abs=1.0)
     # 1.605 s is 605 ms after the first sample, 220 ms of which were cut.
     assert second.start_ms == pytest.approx(385.0, abs=1.0)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="finding: skip shifts from the first packet forwarded after a cut; a packet between "
+    "the cut and that one, arriving later, keeps shift 0 and collides with a later packet",
+)
+def test_skip_keeps_order_when_packets_after_the_cut_arrive_reordered() -> None:
+    sim = Sim.start(behaviour=Behaviour.SKIP)
+    sim.command(Action.PAUSE, received=1.105, at=1.105)
+    sim.command(Action.RESUME, received=1.305)
+    sim.packets(0, 15)  # 5..15 are cut
+    # 17 overtakes 16 (normal jitter), then the stream goes on in order.
+    order = [(17, 1.36), (16, 1.362)] + [(i, T0 + 0.02 * (i + 1)) for i in range(18, 31)]
+    outs = {i: sim.release(audio(i), arrival) for i, arrival in order}
+    sent = sorted(
+        (i, (int.from_bytes(o[2:4], "big") - SEQ0) & 0xFFFF) for i, o in outs.items() if o
+    )
+    seqs = [s for _, s in sent]
+    # Whatever it does with 16 (renumber or withhold), the recorder sees no duplicate and
+    # no step back: sequence numbers follow the order of the audio.
+    assert seqs == sorted(set(seqs))
+    assert seqs[-1] == 30 - 11
