@@ -1,0 +1,123 @@
+"""Load harness: RTP packets whose header and payload name the input packet they came from. No I/O.
+
+Rules:
+1. Stream ``s`` (global index over the run) has SSRC ``SSRC_BASE | s``; packet ``i``
+   of the run's 20 ms grid has sequence ``seq_base(s) + i`` and timestamp
+   ``ts_base(s) + 160 i``, so header fields alone give (s, i), which pausegate must
+   pass unchanged (SPEC §3).
+2. The 160 PCMU bytes: 0-3 carry ``s`` and 4-7 carry ``i`` in 7-bit groups, 8-11 the
+   send time (10 µs units since the run's ``t0``), 12-159 a pseudo-random row of
+   ``TABLE`` chosen by (s, i). No byte is ever 0xFF, PCMU silence, so every
+   received sample is either the original, silence, or wrong ("bad").
+3. Vectorised over numpy batches: the generator fills, the sink classifies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+HEADER = 12
+SAMPLES = 160  # 20 ms of PCMU at 8000 Hz
+PACKET = HEADER + SAMPLES
+PTIME_S = 0.020
+SLOTS = 20  # 1 ms send slots per packet period: stream s goes out in slot s % 20
+SSRC_BASE = 0x5A000000
+MAX_STREAMS = 1 << 20
+SILENCE = 0xFF
+TIME_UNIT_S = 1e-5
+_P = 4093
+TABLE: npt.NDArray[np.uint8] = np.random.default_rng(20261203).integers(
+    0, SILENCE, size=(_P, SAMPLES - 12), dtype=np.uint8
+)
+
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+
+
+def seq_base(s: npt.ArrayLike) -> I64:
+    return (np.asarray(s, np.int64) * 7919) & 0xFFFF
+
+
+def ts_base(s: npt.ArrayLike) -> I64:
+    return (np.asarray(s, np.int64) * 2654435761) & 0x7FFFFFFF
+
+
+def _groups7(values: I64) -> npt.NDArray[np.uint8]:
+    """(n,) -> (n, 4) little-endian 7-bit groups (each byte < 0x80)."""
+    shifts = np.array([0, 7, 14, 21], np.int64)
+    return ((values[:, None] >> shifts) & 0x7F).astype(np.uint8)
+
+
+def _ungroup7(groups: npt.NDArray[np.uint8]) -> I64:
+    g = groups.astype(np.int64)
+    return g[:, 0] | (g[:, 1] << 7) | (g[:, 2] << 14) | (g[:, 3] << 21)
+
+
+def init_headers(buf: npt.NDArray[np.uint8], streams: I64) -> None:
+    """Static header bytes (V=2, PT 0 PCMU, SSRC) and fingerprint of the stream."""
+    buf[streams, 0] = 0x80
+    buf[streams, 1] = 0
+    ssrc = (SSRC_BASE | streams).astype(">u4").view(np.uint8).reshape(-1, 4)
+    buf[streams, 8:12] = ssrc
+    buf[streams, HEADER : HEADER + 4] = _groups7(streams)
+
+
+def fill(buf: npt.NDArray[np.uint8], streams: I64, index: int, sent_units: int) -> None:
+    """Write packet ``index`` of every stream in ``streams`` into its row of ``buf``."""
+    seq = ((seq_base(streams) + index) & 0xFFFF).astype(">u2")
+    ts = ((ts_base(streams) + index * SAMPLES) & 0xFFFFFFFF).astype(">u4")
+    buf[streams, 2:4] = seq.view(np.uint8).reshape(-1, 2)
+    buf[streams, 4:8] = ts.view(np.uint8).reshape(-1, 4)
+    n = len(streams)
+    buf[streams, HEADER + 4 : HEADER + 8] = _groups7(np.full(n, index, np.int64))
+    buf[streams, HEADER + 8 : HEADER + 12] = _groups7(np.full(n, sent_units, np.int64))
+    buf[streams, HEADER + 12 :] = TABLE[(streams * 31 + index) % _P]
+
+
+class Classified:
+    """Per received packet: stream, grid index, send time, sample counts and silent range."""
+
+    __slots__ = ("bad", "first_sil", "index", "last_sil", "n_orig", "n_sil", "sent", "stream")
+
+    def __init__(self, data: npt.NDArray[np.uint8], t0: float) -> None:
+        ssrc = data[:, 8:12].copy().view(">u4")[:, 0].astype(np.int64)
+        stream = ssrc - SSRC_BASE
+        ts = data[:, 4:8].copy().view(">u4")[:, 0].astype(np.int64)
+        index = ((ts - ts_base(stream)) & 0xFFFFFFFF) // SAMPLES
+        pay = data[:, HEADER:PACKET]
+        expected = np.empty_like(pay)
+        expected[:, 0:4] = _groups7(stream)
+        expected[:, 4:8] = _groups7(index)
+        expected[:, 12:] = TABLE[(stream * 31 + index) % _P]
+        sil = pay == SILENCE
+        orig = pay == expected
+        orig[:, 8:12] = ~sil[:, 8:12] & (pay[:, 8:12] < 0x80)
+        bad = ~(orig | sil)
+        self.stream = stream
+        self.index = index
+        self.n_sil = sil.sum(axis=1).astype(np.int16)
+        self.n_orig = orig.sum(axis=1).astype(np.int16)
+        self.bad = bad.sum(axis=1).astype(np.int16)
+        any_sil = self.n_sil > 0
+        self.first_sil = np.where(any_sil, sil.argmax(axis=1), -1).astype(np.int16)
+        self.last_sil = np.where(any_sil, SAMPLES - 1 - sil[:, ::-1].argmax(axis=1), -1).astype(
+            np.int16
+        )
+        time_ok = orig[:, 8:12].all(axis=1)
+        units = _ungroup7(pay[:, 8:12])
+        self.sent = np.where(time_ok, t0 + units * TIME_UNIT_S, np.nan)
+
+
+def header_ok(
+    data: npt.NDArray[np.uint8], lengths: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.bool_]:
+    """Rows that are well-formed harness packets (length, version, PT, SSRC range)."""
+    ssrc = data[:, 8:12].copy().view(">u4")[:, 0].astype(np.int64)
+    return (
+        (lengths == PACKET)
+        & (data[:, 0] == 0x80)
+        & ((data[:, 1] & 0x7F) == 0)
+        & (ssrc >= SSRC_BASE)
+        & (ssrc < SSRC_BASE + MAX_STREAMS)
+    )
