@@ -86,11 +86,17 @@ def parse_command(payload: bytes | str) -> Command:
     at = obj.get("at")
     at_ms: float | None = None
     if at is not None:
-        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+        if isinstance(at, bool) or not isinstance(at, int | float):
             raise CommandError("command field 'at' must be a number of epoch milliseconds")
-        if at < 0:
+        try:
+            # An integer too large for a float raises OverflowError here, not in the gate.
+            at_ms = float(at)
+        except OverflowError:
+            at_ms = math.inf
+        if not math.isfinite(at_ms):
+            raise CommandError("command field 'at' must be a number of epoch milliseconds")
+        if at_ms < 0:
             raise CommandError("command field 'at' must not be negative")
-        at_ms = float(at)
     raw_behaviour = _text(obj, "behaviour")
     behaviour: Behaviour | None = None
     if raw_behaviour is not None:
