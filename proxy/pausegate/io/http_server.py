@@ -14,8 +14,9 @@ Rules:
    ``GET /v1/calls`` → ``{"calls": [...]}``; ``GET /v1/calls/{call_key}`` → the call or 404.
 3. The adapter decides nothing: validation is ``parse_command``; the decision and the
    events are the ``ControlApi`` implementer's (the root publishes the events).
-4. Bad requests are counted (``bad_input_total{kind="http"}``) and answered; the body
-   is never logged.
+4. Bad requests, unauthorised ones included, are counted
+   (``bad_input_total{kind="http"}``) and answered; the body and any credential are
+   never logged.
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ class HttpServer:
 
     def _guard(self, request: web.Request) -> web.Response | None:
         if not self._authorised(request):
+            # Counted like any bad input; the presented credential is never logged.
+            self._stats.count_bad_input(BadInput.HTTP)
+            log.info("http control request without the bearer token", extra={"path": request.path})
             return web.json_response(
                 {"error": "missing or wrong bearer token"},
                 status=401,

@@ -1,0 +1,58 @@
+"""Adapter tests: hostile requests to the HTTP control API are answered 4xx and counted."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from pausegate.control.commands import Command, Scope
+from pausegate.gate.events import CommandOutcome
+from pausegate.io.http_server import HttpServer
+from pausegate.metrics import ControlStats, PausegateCollector, build_registry
+
+TOKEN = "t0ken-for-bad-input"
+
+
+class _Control:
+    def __init__(self) -> None:
+        self.applied: list[tuple[Scope, str, Command]] = []
+
+    def apply(self, scope: Scope, key: str, cmd: Command) -> CommandOutcome:
+        self.applied.append((scope, key, cmd))
+        return CommandOutcome(True, True, 1.0, None)
+
+    def list_calls(self) -> list[dict[str, object]]:
+        return []
+
+    def get_call(self, key: str) -> dict[str, object] | None:
+        return None
+
+
+@pytest.mark.asyncio
+async def test_unauthorised_requests_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    stats = ControlStats()
+    registry = build_registry(PausegateCollector([stats.snapshot]), process_metrics=False)
+    control = _Control()
+    server = HttpServer(
+        ("127.0.0.1", 0), registry, lambda: (True, ""), control, token=TOKEN, stats=stats
+    )
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            bad = ({}, {"Authorization": "Bearer wrong-secret-x"}, {"Authorization": "Basic x"})
+            for headers in bad:
+                async with session.post(f"{base}/v1/calls/c1/pause", headers=headers) as r:
+                    assert r.status == 401
+                async with session.get(f"{base}/v1/calls", headers=headers) as r:
+                    assert r.status == 401
+            good = {"Authorization": f"Bearer {TOKEN}"}
+            deep = b'{"x":' + b"[" * 3000 + b"]" * 3000 + b"}"
+            for body in (deep, b"\xff\xfe", b'{"at":' + b"9" * 400 + b"}"):
+                async with session.post(f"{base}/v1/calls/c1/pause", headers=good, data=body) as r:
+                    assert r.status == 400
+    finally:
+        await server.stop()
+    assert control.applied == []
+    assert stats.snapshot().counters["pausegate_bad_input_total"] == {("http",): 9}
+    assert "wrong-secret-x" not in caplog.text
