@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import aiohttp
 import pytest
 
@@ -40,7 +43,11 @@ async def test_unauthorised_requests_are_counted(caplog: pytest.LogCaptureFixtur
     base = f"http://127.0.0.1:{server.port}"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            bad = ({}, {"Authorization": "Bearer wrong-secret-x"}, {"Authorization": "Basic x"})
+            bad: tuple[dict[str, str], ...] = (
+                {},
+                {"Authorization": "Bearer wrong-secret-x"},
+                {"Authorization": "Basic x"},
+            )
             for headers in bad:
                 async with session.post(f"{base}/v1/calls/c1/pause", headers=headers) as r:
                     assert r.status == 401
@@ -56,3 +63,42 @@ async def test_unauthorised_requests_are_counted(caplog: pytest.LogCaptureFixtur
     assert control.applied == []
     assert stats.snapshot().counters["pausegate_bad_input_total"] == {("http",): 9}
     assert "wrong-secret-x" not in caplog.text
+
+
+async def _raw(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(200), 5)
+    finally:
+        writer.close()
+
+
+@pytest.mark.asyncio
+async def test_unparseable_requests_are_counted_and_logged_without_content(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stats = ControlStats()
+    registry = build_registry(PausegateCollector([stats.snapshot]), process_metrics=False)
+    server = HttpServer(("127.0.0.1", 0), registry, lambda: (True, ""), _Control(), stats=stats)
+    await server.start()
+    secret = b"card-4111111111111111"
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for data in (
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Long: " + secret * 1000 + b"\r\n\r\n",
+                b"POST /v1/calls/c/pause HTTP/1.1\r\nHost: x\r\nContent-Length: -"
+                + secret
+                + b"\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nBad Header " + secret + b"\r\n\r\n",
+            ):
+                reply = await _raw(server.port, data)
+                assert reply.startswith(b"HTTP/1.")
+                assert b" 400 " in reply[:20]
+    finally:
+        await server.stop()
+    assert stats.snapshot().counters["pausegate_bad_input_total"] == {("http",): 3}
+    assert secret.decode() not in caplog.text
+    assert "Traceback" not in caplog.text
+    assert "malformed HTTP request answered 400" in caplog.text

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from pausegate.control.audit import AuditLog, command_record
@@ -53,6 +54,26 @@ class ControlApi(Protocol):
     def list_calls(self) -> list[dict[str, object]]: ...
 
     def get_call(self, key: str) -> dict[str, object] | None: ...
+
+
+class _PeerErrorFilter(logging.Filter):
+    """aiohttp logs an unparseable request with its offending bytes (header lines, body
+    excerpts, a token); keep the fact, count it, drop the content (rule 4)."""
+
+    def __init__(self, stats: ControlStats) -> None:
+        super().__init__()
+        self._stats = stats
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            self._stats.count_bad_input(BadInput.HTTP)
+            record.msg = "malformed HTTP request answered %d (%s)"
+            record.args = (exc.code, type(exc).__name__)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -95,7 +116,12 @@ class HttpServer:
         return app
 
     async def start(self) -> None:
-        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        # One unregistered logger per server (its filter counts into this server's stats),
+        # propagating to this module's logger and so to the configured handlers.
+        peer_log = logging.Logger(f"{__name__}.peer")
+        peer_log.parent = log
+        peer_log.addFilter(_PeerErrorFilter(self._stats))
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, logger=peer_log)
         await runner.setup()
         site = web.TCPSite(runner, self._listen[0], self._listen[1], reuse_address=True)
         try:
