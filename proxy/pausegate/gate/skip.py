@@ -5,24 +5,29 @@ Rules:
 2. A cut opens with the first removed packet beyond everything forwarded so far;
    its sequence number and timestamp (as the recorder would have seen them) are
    where the recording continues.
-3. The first packet forwarded beyond an open cut closes it: from that packet on,
-   the shift makes it follow on exactly where the cut began (gaps next to the cut
-   close too). Shifts are piecewise constant over extended sequence numbers, so
-   a reordered packet uses the shift of its own position.
+3. The first packet forwarded beyond an open cut closes it. Packets missing
+   between the last removed one and it count as cut when their time (stepped
+   back from it, one packet duration each) touches a span; the recording
+   continues at the first one that does not. Shifts are piecewise constant over
+   extended sequence numbers, so a packet that arrives late uses the shift of its
+   own position.
 4. A removed packet at or below the highest forwarded one (reordering) changes
-   nothing: what was sent cannot be renumbered, so no two forwarded packets
-   share a sequence number.
+   nothing: what was sent cannot be renumbered. A forwarded packet that falls in
+   a gap already closed has no number left: it is withheld (SPEC §1 allows more).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from pausegate.rtp.packet import seq_diff
 
+_MASK32 = 0xFFFFFFFF
+
 
 class SkipShift:
-    __slots__ = ("_from", "_fwd_hi", "_hi", "_open", "_shifts")
+    __slots__ = ("_closed", "_cut_hi", "_from", "_fwd_hi", "_hi", "_open", "_shifts")
 
     def __init__(self, first_seq: int) -> None:
         self._hi = first_seq  # highest extended sequence number seen
@@ -30,6 +35,8 @@ class SkipShift:
         self._from: list[int] = [-(1 << 62)]  # extended seq where each shift starts
         self._shifts: list[tuple[int, int]] = [(0, 0)]  # (seq, ts) subtracted from there on
         self._open: tuple[int, int] | None = None  # (extended seq, ts) where the cut began
+        self._cut_hi = 0  # highest extended seq removed in the open cut
+        self._closed: list[tuple[int, int]] = []  # [start, end) of closed gaps
 
     def _extend(self, seq: int) -> int:
         ext = self._hi + seq_diff(seq, self._hi & 0xFFFF)
@@ -44,19 +51,34 @@ class SkipShift:
         ext = self._extend(seq)
         if ext <= self._fwd_hi:
             return  # rule 4
-        if self._open is None or ext < self._open[0]:
+        if self._open is None:
             self._open = (ext, ts)
+            self._cut_hi = ext
+        elif ext < self._open[0]:
+            self._open = (ext, ts)
+        elif ext > self._cut_hi:
+            self._cut_hi = ext
 
-    def forward(self, seq: int, ts: int) -> tuple[int, int]:
-        """(seq, ts) to subtract from a packet that is sent."""
+    def forward(
+        self, seq: int, ts: int, ticks: int = 0, cut_before: Callable[[int], bool] | None = None
+    ) -> tuple[int, int] | None:
+        """(seq, ts) to subtract from a packet that is sent, or None: withhold it (rule 4).
+        ``cut_before(k)``: would the packet k packets before this one be cut?"""
         ext = self._extend(seq)
         cut = self._open
         if cut is not None and ext > cut[0]:
+            first = self._cut_hi + 1
+            while first < ext and cut_before is not None and cut_before(ext - first):
+                first += 1
             s_prev, t_prev = self._at(cut[0])
-            shift = (ext - cut[0] + s_prev, (ts - cut[1] + t_prev) & 0xFFFFFFFF)
-            self._from.append(ext)
+            ts_first = ts - (ext - first) * ticks
+            shift = (first - cut[0] + s_prev, (ts_first - cut[1] + t_prev) & _MASK32)
+            self._from.append(first)
             self._shifts.append(shift)
+            self._closed.append((cut[0], first))
             self._open = None
+        elif any(a <= ext < b for a, b in self._closed[-4:]):
+            return None
         if ext > self._fwd_hi:
             self._fwd_hi = ext
         return self._at(ext)

@@ -1,13 +1,7 @@
 """Per-stream release decision at hold-back expiry (SPEC §3-§4; RFC 3550, RFC 4733). Core, no I/O.
 
 Rules:
-1. Samples map to time through a windowed anchor: offset = arrival - (ts_end / clock)
-   per packet (the end of its samples, so no sample maps after its arrival); the
-   anchor is the smallest offset over the last 1-2 s, re-seeded on an SSRC or
-   clock change and on a jump over 1 s towards earlier mapping. Packets over 1 s
-   later than the anchor (a delivery stall, a timestamp set back) keep the old anchor
-   until the window adopts them: mapping them early only withholds more, as their
-   arrival is checked too (rule 2, SPEC §1); over ``ANCHOR_RESET_S`` it re-seeds.
+1. Samples map to time through the windowed anchor of ``gate/anchor.py``.
 2. A sample is withheld if its mapped time or its packet's arrival falls in a
    (guarded) span. Sample codecs are gated to the sample, others by whole packets.
 3. An RFC 4733 event is withheld if its coverage [start, end] (unended: up to
@@ -29,6 +23,7 @@ from typing import TYPE_CHECKING
 from pausegate.control.commands import Behaviour
 from pausegate.errors import RtpError
 from pausegate.gate import ledger
+from pausegate.gate.anchor import ANCHOR_JUMP_S, Anchor
 from pausegate.gate.payload import shift_sender_reports, silence_cut, verify_cut
 from pausegate.gate.skip import SkipShift
 from pausegate.rtp.packet import check_rtp
@@ -41,9 +36,6 @@ if TYPE_CHECKING:
 _TS_SSRC = struct.Struct("!II")
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _SEQ_TS = struct.Struct("!HI")
-ANCHOR_BLOCK_S = 1.0
-ANCHOR_JUMP_S = 1.0
-ANCHOR_RESET_S = 60.0
 EVENT_MEMORY_S = 2.0
 _BEHAVIOUR_CODE = {Behaviour.SILENCE: 0, Behaviour.DROP: 1, Behaviour.SKIP: 2, Behaviour.SIGNAL: 1}
 
@@ -54,24 +46,14 @@ def _tick_index(x: float) -> int:
     return int(r) if abs(x - r) < 1e-6 else math.ceil(x)
 
 
-class StreamGate:
+class StreamGate(Anchor):
     """One media stream (one m-line) of a call: the media path's only call into the gate."""
 
     __slots__ = (
-        "_a_cur",
-        "_a_ext",
-        "_a_offset",
-        "_a_prev",
-        "_a_rate",
-        "_a_ssrc",
-        "_a_ts",
-        "_a_until",
         "_audio_pt",
-        "_bpt_by_rate",
         "_call",
         "_codecs",
         "_events",
-        "_fast_bpt",
         "_fast_ok",
         "_ptime_ticks",
         "_shifts",
@@ -88,10 +70,7 @@ class StreamGate:
         self._call = call
         self.label = label
         self.forwarded = self.silenced = self.dropped = self.dtmf_withheld = self.invalid = 0
-        self._a_ssrc = -1
-        self._a_rate = 0
-        self._a_ts = self._a_ext = 0
-        self._a_offset = self._a_cur = self._a_prev = self._a_until = 0.0
+        Anchor.__init__(self)
         self._events: dict[tuple[int, int], list[float]] = {}  # -> [last arrival, duration]
         self._shifts: dict[int, SkipShift] = {}  # ssrc -> what skip removed
         self._fast_ok = False  # the first packet goes the slow way (media start)
@@ -101,7 +80,7 @@ class StreamGate:
     def _set_codecs(self, codecs: Mapping[int, Codec]) -> None:
         self._codecs = dict(codecs)
         # Fast path only for codecs on the anchor's clock (a re-INVITE may add others).
-        self._bpt_by_rate: dict[int, dict[int, int]] = {}
+        self._bpt_by_rate = {}
         for pt, c in self._codecs.items():
             if c.bytes_per_tick:
                 self._bpt_by_rate.setdefault(c.clock_rate, {})[pt] = c.bytes_per_tick
@@ -117,43 +96,6 @@ class StreamGate:
     @property
     def call(self) -> CallGate:
         return self._call
-
-    # -- anchor (rule 1) -------------------------------------------------------------
-
-    def _observe(self, ssrc: int, ts: int, ticks: int, rate: int, arrival: float) -> float:
-        """Feed one packet to the anchor; return the mapped time of its first tick."""
-        if ssrc != self._a_ssrc or rate != self._a_rate:
-            return self._seed(ssrc, ts, ticks, rate, arrival)
-        d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        ext = self._a_ext + d
-        if d > 0:
-            self._a_ts = ts
-            self._a_ext = ext
-        off = arrival - (ext + ticks) / rate
-        base = self._a_offset
-        if off - base > ANCHOR_RESET_S or base - off > ANCHOR_JUMP_S:
-            return self._seed(ssrc, ts, ticks, rate, arrival)
-        if arrival >= self._a_until:
-            self._a_prev = self._a_cur
-            self._a_cur = off
-            self._a_until = arrival + ANCHOR_BLOCK_S
-            self._a_offset = base = min(self._a_prev, off)
-        elif off < self._a_cur:
-            self._a_cur = off
-            if off < base:
-                self._a_offset = base = off
-        return base + ext / rate
-
-    def _seed(self, ssrc: int, ts: int, ticks: int, rate: int, arrival: float) -> float:
-        self._a_ssrc = ssrc
-        self._a_rate = rate
-        self._fast_bpt = self._bpt_by_rate.get(rate, {})
-        self._a_ts = ts
-        self._a_ext = 0
-        off = arrival - ticks / rate
-        self._a_offset = self._a_cur = self._a_prev = off
-        self._a_until = arrival + ANCHOR_BLOCK_S
-        return off
 
     # -- RTP -------------------------------------------------------------------------
 
@@ -242,7 +184,7 @@ class StreamGate:
                         beh = b
         if not cut:
             self.runs.close()
-            return self._forward(data, seq, ts, ssrc, arrival)
+            return self._forward(data, seq, ts, ssrc, arrival, m0, ticks)
         assert beh is not None
         call.note_withheld(now)
         self.runs.note(ssrc, m0 + cut[0][0] / rate, ts + cut[0][0], ts + cut[-1][1], seq)
@@ -264,18 +206,40 @@ class StreamGate:
             return self._shift(out, seq, ts, ssrc)
         return self._remove(data, seq, ts, ssrc, ticks, arrival, now, beh)
 
-    def _forward(self, data: bytes, seq: int, ts: int, ssrc: int, arrival: float) -> bytes:
+    def _forward(
+        self,
+        data: bytes,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        arrival: float,
+        m0: float = 0.0,
+        ticks: int = 0,
+    ) -> bytes | None:
         call = self._call
         call.released_until = arrival
         self.forwarded += 1
         self._fast_ok = not self._events and not self._shifts
-        return self._shift(data, seq, ts, ssrc)
+        return self._shift(data, seq, ts, ssrc, m0, ticks)
 
-    def _shift(self, data: bytes, seq: int, ts: int, ssrc: int) -> bytes:
+    def _shift(
+        self, data: bytes, seq: int, ts: int, ssrc: int, m0: float = 0.0, ticks: int = 0
+    ) -> bytes | None:
         shift = self._shifts.get(ssrc)
         if shift is None:
             return data
-        n_seq, n_ts = shift.forward(seq, ts)
+        rate, spans = self._a_rate, self._call.guarded
+
+        def cut_before(k: int) -> bool:  # skip rule 3: would packet k before this be cut?
+            a = m0 - k * ticks / rate
+            return any(s < a + ticks / rate and e > a for s, e, _ in spans)
+
+        got = shift.forward(seq, ts, ticks, cut_before if ticks and rate else None)
+        if got is None:  # skip rule 4: no number left for it
+            self.forwarded -= 1
+            self.dropped += 1
+            return None
+        n_seq, n_ts = got
         if not (n_seq or n_ts):
             return data
         return data[:2] + _SEQ_TS.pack((seq - n_seq) & 0xFFFF, (ts - n_ts) & 0xFFFFFFFF) + data[8:]
