@@ -77,7 +77,9 @@ def _rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = F
     return head + seq.to_bytes(2, "big") + ts.to_bytes(4, "big") + ssrc.to_bytes(4, "big") + payload
 
 
-def _stream(index: int, rng: random.Random, slots: int) -> list[Datagram]:
+def _stream(
+    index: int, rng: random.Random, slots: int, stream_start: float = STREAM_START
+) -> list[Datagram]:
     """One stream: PCMU 20 ms, loss, duplicates, jitter, wraps, an SSRC change, DTMF events."""
     out: list[Datagram] = []
     ssrc = rng.getrandbits(32)
@@ -100,14 +102,14 @@ def _stream(index: int, rng: random.Random, slots: int) -> list[Datagram]:
             ssrc = rng.getrandbits(32)
             seq = rng.getrandbits(16)
             ts_base = (rng.getrandbits(32) - slot * PTIME_TICKS) & 0xFFFFFFFF
-        true_start = STREAM_START + slot * PTIME_S
+        true_start = stream_start + slot * PTIME_S
         ts = (ts_base + slot * PTIME_TICKS) & 0xFFFFFFFF
         if slot in events:
             event_left, event_slot = events[slot], slot
         packets: list[tuple[str, int, int, float, bytes, float]] = []
         if event_left:
             ev_ts = (ts_base + event_slot * PTIME_TICKS) & 0xFFFFFFFF
-            ev_start = STREAM_START + event_slot * PTIME_S
+            ev_start = stream_start + event_slot * PTIME_S
             dur = (slot - event_slot + 1) * PTIME_TICKS
             sent = ev_start + dur / RATE
             event_left -= 1
@@ -139,7 +141,7 @@ def _ms(t: float) -> float:
 
 
 @st.composite
-def commands(draw: st.DrawFn, end: float) -> list[Cmd]:
+def commands(draw: st.DrawFn, end: float, call: CallIdentity = CALL) -> list[Cmd]:
     n = draw(st.integers(0, 6))
     out: list[Cmd] = []
     for _ in range(n):
@@ -150,7 +152,7 @@ def commands(draw: st.DrawFn, end: float) -> list[Cmd]:
             continue
         received = _ms(draw(st.floats(0.5, end)))
         scope = draw(st.sampled_from([Scope.CALL, Scope.CALL, Scope.AGENT]))
-        key = draw(st.sampled_from(CALL.keys)) if scope is Scope.CALL else "agent-7"
+        key = draw(st.sampled_from(call.keys)) if scope is Scope.CALL else "agent-7"
         when = draw(st.sampled_from(["none", "early", "early", "late", "future"]))
         at: float | None = None
         match when:
@@ -246,6 +248,8 @@ def simulate(
     n_streams: int,
     loss: tuple[float, float] | None = None,
     grace_s: float = 0.0,
+    call: CallIdentity = CALL,
+    call_start: float = CALL_START,
 ) -> tuple[list[tuple[Datagram, bytes | None]], float, bool, list[str]]:
     """Run the core in fake time; also check its paused state against the oracle at each step."""
     core = GateCore(
@@ -258,12 +262,13 @@ def simulate(
         )
     )
     rng = random.Random(seed)
-    grams = [g for i in range(n_streams) for g in _stream(i, rng, slots)]
-    timeline: list[tuple[float, int, object]] = [(CALL_START, 0, "add")]
+    stream_start = call_start + STREAM_START - CALL_START
+    grams = [g for i in range(n_streams) for g in _stream(i, rng, slots, stream_start)]
+    timeline: list[tuple[float, int, object]] = [(call_start, 0, "add")]
     timeline += [(c.received, 1, c) for c in cmds]
     timeline += [(g.arrival + HOLDBACK_S, 2, g) for g in grams]
     last = max(t for t, _, _ in timeline)
-    timeline += [(CALL_START + 0.0503 * i, 1, "tick") for i in range(int((last - 1.0) / 0.05))]
+    timeline += [(0.5 + 0.0503 * i, 1, "tick") for i in range(int((last - 0.5) / 0.05))]
     if loss is not None:
         timeline += [(loss[0], 1, "down"), (loss[1], 1, "up")]
     timeline.sort(key=lambda x: (x[0], x[1]))
@@ -282,7 +287,7 @@ def simulate(
             out.append((item, streams[item.stream].release_rtp(item.data, item.arrival, now)))
             continue
         if item == "add":
-            gate, _events = core.add_call(CALL, now, wall)
+            gate, _events = core.add_call(call, now, wall)
             streams = [
                 gate.add_stream(str(i), {PT_AUDIO: PCMU, PT_DTMF: TELEPHONE_EVENT})
                 for i in range(n_streams)
@@ -304,7 +309,7 @@ def simulate(
             at_edge = any(abs(now - x) < EPS for span in spans for x in span)
             if not at_edge and gate.paused != _in(now, spans):
                 mismatches.append(f"at {now:.4f}: core paused={gate.paused}, oracle {spans}")
-    ended = core.end_call(CALL.call_id, end + 0.01, WALL0_MS + (end + 0.01) * 1000.0)
+    ended = core.end_call(call.call_id, end + 0.01, WALL0_MS + (end + 0.01) * 1000.0)
     return out, ended.leaked_ms, ended.verified, mismatches
 
 
@@ -354,7 +359,43 @@ def test_gate_keeps_the_one_rule(
         if gram.kind == "audio":
             _check_audio(gram, out, spans, guarded, behaviour, leaked_ms)
         else:
-            _check_dtmf(gram, out, spans, guarded, behaviour, timely)
+            # A control-loss span is known (and guarded) from the disconnect on, before it
+            # starts; an unended event judged in that time may be withheld even if the
+            # reconnect comes before the grace ends: more withheld, never less.
+            provisional = [(loss[0] + grace_s - guard_s, loss[1] + guard_s)] if loss else []
+            _check_dtmf(gram, out, spans, guarded + provisional, behaviour, timely)
+
+
+CALL_LATER = CallIdentity("call-2", ("call-2", "desk-2"), "agent-7")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    behaviour=st.sampled_from([Behaviour.SILENCE, Behaviour.DROP]),
+    call_start=st.floats(1.0, 3.0).map(_ms),
+    seed=st.integers(0, 2**32 - 1),
+    slots=st.integers(20, 100),
+    data=st.data(),
+)
+def test_agent_and_pending_commands_reach_a_call_that_starts_later(
+    behaviour: Behaviour, call_start: float, seed: int, slots: int, data: st.DataObject
+) -> None:
+    """SPEC §4: agent commands apply to calls starting later (which start paused and leak
+    nothing); call commands for a key not known yet wait for the call."""
+    end = call_start + STREAM_START - CALL_START + slots * PTIME_S + 0.5
+    cmds = data.draw(commands(end, CALL_LATER))
+    results, leaked_ms, _verified, mismatches = simulate(
+        behaviour, 0.0, seed, slots, cmds, 1, call=CALL_LATER, call_start=call_start
+    )
+    assert not mismatches, mismatches[:3]
+    spans, timely = oracle_spans(cmds)
+    if timely:
+        assert leaked_ms == 0.0
+    for gram, out in results:
+        if gram.kind == "audio":
+            _check_audio(gram, out, spans, spans, behaviour, leaked_ms)
+        else:
+            _check_dtmf(gram, out, spans, spans, behaviour, timely)
 
 
 @pytest.mark.xfail(
