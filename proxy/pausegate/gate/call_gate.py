@@ -108,7 +108,7 @@ class CallGate:
         g = self._guard_s
         merged: list[tuple[float, float, Behaviour]] = []
         for s in spans:
-            lo_, hi_ = s.start - g, s.end + g
+            lo_, hi_ = (s.start if s.tentative else s.start - g), s.end + g
             if merged and lo_ <= merged[-1][1]:
                 a, b, c = merged[-1]
                 merged[-1] = (a, max(b, hi_), c)

@@ -9,7 +9,9 @@ Rules:
    command waits `pending_command_ttl_s` for a call with that key. Agent scope:
    the agent's timeline applies to its present and later calls.
 4. Control loss with `on_control_loss = pause`: a span from disconnect + grace
-   until reconnection, known at once so the media path never waits for a timer.
+   until reconnection, known at once so the media path never waits for a timer;
+   until its start has passed it is tentative and not guarded backwards, so a
+   reconnection within the grace leaves every packet as it was.
 5. Events report real state changes at `now`; future boundaries (a resume with
    a future `at`, the control-loss start) are reported by ``handle_timer``.
 """
@@ -238,7 +240,7 @@ class GateCore:
                 Action.PAUSE,
                 Command(Action.PAUSE, reason=CONTROL_LOSS_REASON, source=CONTROL_LOSS_SOURCE),
             )
-            self._loss_span = Span(start, INF, None, entry, None)
+            self._loss_span = Span(start, INF, None, entry, None, tentative=True)
         else:
             return []
         events: list[GateEvent] = []
@@ -252,6 +254,12 @@ class GateCore:
         self._expire(now)
         if now >= self._next_compact:
             self._compact(now)
+        loss = self._loss_span
+        if loss is not None and loss.tentative and now >= loss.start:
+            # Rule 4: past the grace the loss is certain; the guard now widens it too.
+            self._loss_span = replace(loss, tentative=False)
+            for gate in self._calls.values():
+                self._recompute(gate, now)
         events: list[GateEvent] = []
         for gate in self._calls.values():
             gate.refresh_quiet(now)

@@ -48,6 +48,7 @@ class Span:
     behaviour: Behaviour | None  # the opening command's override, None: the config's
     opened_by: TimelineEntry
     closed_by: TimelineEntry | None  # None while open
+    tentative: bool = False  # control loss not yet past its grace: no guard before it
 
 
 class ScopeTimeline:
@@ -118,7 +119,9 @@ def union(spans: Iterable[Span]) -> tuple[Span, ...]:
         if out and s.start <= out[-1].end:
             last = out[-1]
             if s.end > last.end:
-                out[-1] = Span(last.start, s.end, last.behaviour, last.opened_by, s.closed_by)
+                out[-1] = Span(
+                    last.start, s.end, last.behaviour, last.opened_by, s.closed_by, last.tentative
+                )
         else:
             out.append(s)
     return tuple(out)
