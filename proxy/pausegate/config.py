@@ -336,6 +336,22 @@ def _file(raw: object) -> Path | None:
     return path
 
 
+def _appendable(raw: object) -> Path | None:
+    """A file to append to: its directory must exist and be writable, and the file,
+    if it exists, must be a writable regular file (else the first command would fail)."""
+    path = _path(raw)
+    if path is None:
+        return None
+    if path.exists():
+        ok = path.is_file() and os.access(path, os.W_OK)
+    else:
+        parent = path.parent
+        ok = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    if not ok:
+        raise _Bad("the path of a file that can be appended to (its directory must exist)")
+    return path
+
+
 def _instance_id(raw: object) -> str:
     text = _as_str(raw).strip()
     if not text or len(text) > 128 or any(ord(c) < 0x21 or c in "+#/" for c in text):
@@ -383,7 +399,7 @@ _KEYS: dict[str, Callable[[object], Any]] = {
     "http.token": _token,
     "log.format": _enum(LogFormat),
     "log.level": _enum(LogLevel),
-    "log.audit_log": _path,
+    "log.audit_log": _appendable,
 }
 _SECTIONS = {key.split(".")[0] for key in _KEYS if "." in key}
 
