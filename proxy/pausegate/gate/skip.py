@@ -29,9 +29,12 @@ _MASK32 = 0xFFFFFFFF
 class SkipShift:
     __slots__ = ("_closed", "_cut_hi", "_from", "_fwd_hi", "_hi", "_open", "_shifts")
 
-    def __init__(self, first_seq: int) -> None:
+    def __init__(self, first_seq: int, last_forwarded: int | None = None) -> None:
         self._hi = first_seq  # highest extended sequence number seen
         self._fwd_hi = -1 << 62  # highest extended sequence number forwarded
+        if last_forwarded is not None:  # what left before the first removal (rule 4)
+            self._fwd_hi = first_seq + seq_diff(last_forwarded, first_seq)
+            self._hi = max(self._hi, self._fwd_hi)
         self._from: list[int] = [-(1 << 62)]  # extended seq where each shift starts
         self._shifts: list[tuple[int, int]] = [(0, 0)]  # (seq, ts) subtracted from there on
         self._open: tuple[int, int] | None = None  # (extended seq, ts) where the cut began

@@ -33,7 +33,6 @@ from pausegate_codecs.registry import Codec
 if TYPE_CHECKING:
     from pausegate.gate.call_gate import CallGate
 
-_TS_SSRC = struct.Struct("!II")
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _SEQ_TS = struct.Struct("!HI")
 EVENT_MEMORY_S = 2.0
@@ -55,6 +54,8 @@ class StreamGate(Anchor):
         "_codecs",
         "_events",
         "_fast_ok",
+        "_fwd_seq",
+        "_fwd_ssrc",
         "_ptime_ticks",
         "_shifts",
         "dropped",
@@ -74,6 +75,7 @@ class StreamGate(Anchor):
         self._events: dict[tuple[int, int], list[float]] = {}  # -> [last arrival, duration]
         self._shifts: dict[int, SkipShift] = {}  # ssrc -> what skip removed
         self._fast_ok = False  # the first packet goes the slow way (media start)
+        self._fwd_seq = self._fwd_ssrc = -1  # the last packet forwarded (skip rule 4)
         self.runs = ledger.RunRecorder()
         self._set_codecs(codecs)
 
@@ -111,7 +113,7 @@ class StreamGate(Anchor):
         ):
             bpt = self._fast_bpt.get(data[1] & 0x7F)
             if bpt:
-                ts, ssrc = _TS_SSRC.unpack_from(data, 4)
+                seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
                 if ssrc == self._a_ssrc:
                     # Rule 1 inline for the common case: in order, same block, no jump.
                     d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
@@ -126,11 +128,13 @@ class StreamGate(Anchor):
                                 if off < self._a_offset:
                                     self._a_offset = off
                             call.released_until = arrival
+                            self._fwd_seq = seq
                             self.forwarded += 1
                             return data
                     else:
                         self._observe(ssrc, ts, (len(data) - 12) // bpt, self._a_rate, arrival)
                         call.released_until = arrival
+                        self._fwd_seq = seq
                         self.forwarded += 1
                         return data
         try:
@@ -216,6 +220,7 @@ class StreamGate(Anchor):
         m0: float = 0.0,
         ticks: int = 0,
     ) -> bytes | None:
+        self._fwd_seq, self._fwd_ssrc = seq, ssrc
         call = self._call
         call.released_until = arrival
         self.forwarded += 1
@@ -274,7 +279,8 @@ class StreamGate(Anchor):
     def _skip(self, ssrc: int, seq: int, ts: int) -> None:
         shift = self._shifts.get(ssrc)
         if shift is None:
-            shift = self._shifts[ssrc] = SkipShift(seq)
+            last = self._fwd_seq if self._fwd_ssrc == ssrc else None
+            shift = self._shifts[ssrc] = SkipShift(seq, last)
         shift.removed(seq, ts)
 
     # -- RFC 4733 (rule 3) -----------------------------------------------------------
