@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 
 from loadtest.mmsg import BatchSender, big_buffers
-from loadtest.payload import PACKET, PTIME_S, SLOTS, TIME_UNIT_S, fill, init_headers
+from loadtest.payload import (
+    BODY,
+    HEAD,
+    PTIME_S,
+    SLOTS,
+    TIME_UNIT_S,
+    body_addresses,
+    fill,
+    init_headers,
+)
 from loadtest.plan import PlannedCall, PlannedPause, make_plan
 from loadtest.relay_bench import cpu_seconds
 from loadtest.uac import SetupFailed, Uac
@@ -43,8 +52,8 @@ HOST = "127.0.0.1"
 class Media:
     """Every stream's packets; ``tick()`` sends what is due."""
 
-    def __init__(self, sock: socket.socket, capacity: int, t0: float) -> None:
-        self.sender = BatchSender(sock, capacity, PACKET)
+    def __init__(self, sock: socket.socket, capacity: int, t0: float, batch_slots: int = 2) -> None:
+        self.sender = BatchSender(sock, capacity, HEAD, BODY)
         init_headers(self.sender.buf, np.arange(capacity, dtype=np.int64))
         self.t0 = t0
         self.capacity = capacity
@@ -58,6 +67,7 @@ class Media:
         self.lag_hist = np.zeros(2001, np.int64)  # packets by send lag in 0.1 ms bins (last: more)
         self.lag_by_s: dict[int, float] = {}
         self.max_lag = 0.0
+        self.batch_slots = batch_slots  # wake once per this many 1 ms slots
 
     def due(self, slot: int) -> float:
         return self.t0 + (slot // SLOTS) * PTIME_S + (slot % SLOTS) * (PTIME_S / SLOTS)
@@ -78,7 +88,17 @@ class Media:
         self.stop[stream] = min(self.stop[stream], stop)
 
     def tick(self, now: float) -> None:
+        """Send every slot due by ``now``, in batches of at most 20 slots (a stream's
+        head buffer holds one packet, so a batch may name each stream only once)."""
         while self.due(self.next_slot) <= now:
+            self._batch(now)
+
+    def _batch(self, now: float) -> None:
+        groups: list[np.ndarray] = []
+        indices: list[int] = []
+        dues: list[float] = []
+        first_slot = self.next_slot
+        while self.due(self.next_slot) <= now and self.next_slot - first_slot < SLOTS:
             slot = self.next_slot
             self.next_slot += 1
             phase, index = slot % SLOTS, slot // SLOTS
@@ -88,22 +108,32 @@ class Media:
             streams = self._arrays[phase]
             if not len(streams):
                 continue
-            go = streams[(self.start[streams] <= index) & (self.stop[streams] > index)]
-            finished = streams[self.stop[streams] <= index]
-            if len(finished):
-                self.active[phase].difference_update(finished.tolist())
-                self._dirty[phase] = True
-            if not len(go):
-                continue
-            sent_at = time.time()
-            fill(self.sender.buf, go, index, round((sent_at - self.t0) / TIME_UNIT_S))
-            self.sender.send(go)
-            self.sent[go] += 1
-            lag = sent_at - self.due(slot)
-            self.lag_hist[min(int(lag * 1e4), 2000)] += len(go)
+            live = (self.start[streams] <= index) & (self.stop[streams] > index)
+            if not live.all():
+                finished = streams[self.stop[streams] <= index]
+                if len(finished):
+                    self.active[phase].difference_update(finished.tolist())
+                    self._dirty[phase] = True
+                streams = streams[live]
+            if len(streams):
+                groups.append(streams)
+                indices.append(index)
+                dues.append(self.due(slot))
+        if not groups:
+            return
+        go = np.concatenate(groups) if len(groups) > 1 else groups[0]
+        idx = np.repeat(np.asarray(indices, np.int64), [len(g) for g in groups])
+        sent_at = time.time()
+        fill(self.sender.buf, go, idx, round((sent_at - self.t0) / TIME_UNIT_S))
+        self.sender.set_bodies(go, body_addresses(go, idx))
+        self.sender.send(go)
+        self.sent[go] += 1
+        for group, due in zip(groups, dues, strict=True):
+            lag = sent_at - due
+            self.lag_hist[min(int(lag * 1e4), 2000)] += len(group)
             self.max_lag = max(self.max_lag, lag)
-            sec = int(sent_at - self.t0)
-            self.lag_by_s[sec] = max(self.lag_by_s.get(sec, 0.0), lag)
+        sec = int(sent_at - self.t0)
+        self.lag_by_s[sec] = max(self.lag_by_s.get(sec, 0.0), sent_at - dues[0])
 
     async def run(self, until: float) -> None:
         while True:
@@ -111,7 +141,8 @@ class Media:
             self.tick(now)
             if now >= until:
                 return
-            await asyncio.sleep(max(0.0, self.due(self.next_slot) - time.time()))
+            wake = self.due(self.next_slot + self.batch_slots - 1)
+            await asyncio.sleep(max(0.0, wake - time.time()))
 
 
 class Generator:
@@ -125,6 +156,9 @@ class Generator:
         self.events: list[dict[str, Any]] = []
         self.mqtt: Any = None
         self.publish_errors = 0
+        self.event_wait_s = 0.0
+        self._all_ended = asyncio.Event()
+        self._all_ended_at = 1 << 30
 
     async def run(self) -> dict[str, Any]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -147,7 +181,7 @@ class Generator:
             capacity = 2 * len(plan)
         else:
             capacity = len(bare)
-        media = Media(sock, max(capacity, 1), self.t0)
+        media = Media(sock, max(capacity, 1), self.t0, int(self.cfg.get("batch_slots", 2)))
         cpu0 = cpu_seconds(os.getpid())
         end = self.t0 + self.seconds
         if bare is not None:
@@ -175,6 +209,7 @@ class Generator:
             "pauses": self.pause_log,
             "events": self.events,
             "publish_errors": self.publish_errors,
+            "event_wait_s": self.event_wait_s,
         }
 
     async def _run_calls(
@@ -201,10 +236,21 @@ class Generator:
                 for call in plan:
                     tg.create_task(self._call(call, uac, media))
             await media_task
-            await asyncio.sleep(float(self.cfg.get("event_grace_s", 1.5)))
+            # pausegate's events lag under load: wait (bounded) for every call_ended
+            self._all_ended_at = sum(1 for c in self.calls_log if "up_at" in c)
+            if self._ended() < self._all_ended_at:
+                started = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._all_ended.wait(), float(self.cfg.get("event_grace_s", 20.0))
+                    )
+                self.event_wait_s = time.monotonic() - started
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+    def _ended(self) -> int:
+        return sum(1 for e in self.events if e.get("event") == "call_ended")
 
     async def _listen(self, client: Any) -> None:
         keep = {"paused", "resumed", "call_ended", "command_rejected"}
@@ -217,6 +263,8 @@ class Generator:
                 event["_rx"] = time.time()
                 event.pop("keys", None)
                 self.events.append(event)
+                if event["event"] == "call_ended" and self._ended() >= self._all_ended_at:
+                    self._all_ended.set()
 
     async def _sleep_until(self, t: float) -> None:
         delay = t - time.time()

@@ -9,7 +9,8 @@ Rules:
    the 1 ms granularity of the event loop's clock pausegate converts ``at`` with.
    Such a sample that arrived as the original is leaked. A pause that reached
    pausegate later than hold-back after its ``at`` (from the ``paused`` event's
-   ``received_at``) may leak by SPEC §4: those samples are counted apart.
+   ``received_at``) may leak by SPEC §4: those samples are counted apart, as are
+   those of pauses whose ``paused`` event never came (receipt unknown).
 3. Silence is allowed from a pause's ``at`` - 22 ms to its resume's receipt + 22 ms
    (one packet and 2 ms); silence elsewhere is ``unexpected_silence``; a sample
    that is neither the original nor silence is ``bad``.
@@ -106,29 +107,35 @@ def judge(
     k_max = max((len(v) for v in per_call.values()), default=0)
     leaked = np.zeros(len(stream), np.int64)
     leaked_excused = np.zeros(len(stream), np.int64)
+    leaked_unknown = np.zeros(len(stream), np.int64)
     must = np.zeros(len(stream), np.int64)
     allowed_sil = np.zeros(len(stream), np.int64)
     call_of = stream // 2
     apply_delays: list[float] = []
     contiguous = (cols["n_sil"] == 0) | (cols["last_sil"] - cols["first_sil"] + 1 == cols["n_sil"])
     late_pauses = 0
+    unknown_pauses = 0
     for k in range(k_max):
         p_at = np.full(max(calls, 1), np.nan)
         r_at = np.full(max(calls, 1), np.nan)
         r_rx = np.full(max(calls, 1), np.nan)
         excused = np.zeros(max(calls, 1), bool)
+        unknown = np.zeros(max(calls, 1), bool)
         for c, plist in per_call.items():
             if k < len(plist):
                 p = plist[k]
                 p_at[c], r_at[c] = p["at"], p["resume_at"]
-                rx = received.get(p["pause_id"], p["published"])
-                if rx - p["at"] > holdback_s - PTIME_S:
+                rx = received.get(p["pause_id"])
+                if rx is None:
+                    unknown[c] = True
+                elif rx - p["at"] > holdback_s - PTIME_S:
                     excused[c] = True
                 r_rx[c] = max(
                     received.get(p["resume_id"], p.get("resume_published", p["resume_at"])),
                     p["resume_at"],
                 )
         late_pauses += int(excused.sum())
+        unknown_pauses += int(unknown.sum())
         cidx = np.clip(call_of, 0, len(p_at) - 1)
         lo, hi = _ranges(t_end, p_at[cidx] + tol_s, r_at[cidx] - tol_s)
         n_must = np.maximum(0, hi - lo + 1)
@@ -138,9 +145,10 @@ def judge(
             np.minimum(cols["n_sil"], n_must),
         )
         leak = np.maximum(0, n_must - withheld)
-        ex = excused[cidx]
-        leaked += np.where(ex, 0, leak)
+        ex, unk = excused[cidx], unknown[cidx]
+        leaked += np.where(ex | unk, 0, leak)
         leaked_excused += np.where(ex, leak, 0)
+        leaked_unknown += np.where(unk, leak, 0)
         must += n_must
         alo, ahi = _ranges(t_end, p_at[cidx] - ALLOW_S, r_rx[cidx] + ALLOW_S)
         allowed_sil += np.where(
@@ -175,7 +183,9 @@ def judge(
         "leaked_samples": int(leaked.sum()),
         "leaked_packets": int(np.count_nonzero(leaked)),
         "leaked_samples_late_commands": int(leaked_excused.sum()),
+        "leaked_samples_receipt_unknown": int(leaked_unknown.sum()),
         "late_pauses": late_pauses,
+        "pauses_receipt_unknown": unknown_pauses,
         "unexpected_silence_samples": int(unexpected_sil.sum()),
         "bad_samples": int(cols["bad"].sum()),
         "fragmented_packets": int(np.count_nonzero(~contiguous)),

@@ -75,24 +75,36 @@ def big_buffers(sock: socket.socket, size: int = 8 << 20) -> None:
 
 
 class BatchSender:
-    """Per-slot packet buffers and destinations; ``send(slots)`` is one sendmmsg per 1024."""
+    """Per-slot packet heads and destinations, plus an optional shared body per message:
+    iovec 0 is the slot's ``head_len`` bytes of ``buf``, iovec 1 (when ``body_len``) points
+    wherever ``body`` says (``set_bodies``), so payloads are never copied."""
 
-    def __init__(self, sock: socket.socket, capacity: int, packet_len: int) -> None:
+    def __init__(
+        self, sock: socket.socket, capacity: int, head_len: int, body_len: int = 0
+    ) -> None:
         self.fd = sock.fileno()
-        self.packet_len = packet_len
-        self.buf: U8 = np.zeros((capacity, packet_len), np.uint8)
+        self.buf: U8 = np.zeros((capacity, head_len), np.uint8)
         self.addr: U8 = np.zeros((capacity, 16), np.uint8)
-        self.iov = np.zeros(capacity, IOVEC)
-        self.iov["base"] = self.buf.ctypes.data + np.arange(capacity, dtype=np.uint64) * packet_len
-        self.iov["len"] = packet_len
+        parts = 2 if body_len else 1
+        self.iov = np.zeros((capacity, parts), IOVEC)
+        self.iov["base"][:, 0] = (
+            self.buf.ctypes.data + np.arange(capacity, dtype=np.uint64) * head_len
+        )
+        self.iov["len"][:, 0] = head_len
+        if body_len:
+            self.iov["len"][:, 1] = body_len
         self.msgs = np.zeros(capacity, MMSG)
         self.msgs["name"] = self.addr.ctypes.data + np.arange(capacity, dtype=np.uint64) * 16
         self.msgs["namelen"] = 16
-        self.msgs["iov"] = self.iov.ctypes.data + np.arange(capacity, dtype=np.uint64) * 16
-        self.msgs["iovlen"] = 1
+        stride = IOVEC.itemsize * parts
+        self.msgs["iov"] = self.iov.ctypes.data + np.arange(capacity, dtype=np.uint64) * stride
+        self.msgs["iovlen"] = parts
         self._scratch = np.zeros(capacity, MMSG)
         self.sent = 0
         self.errors = 0
+
+    def set_bodies(self, slots: Index, addresses: npt.NDArray[np.uint64]) -> None:
+        self.iov["base"][slots, 1] = addresses
 
     def set_destination(self, slot: int, host: str, port: int) -> None:
         self.addr[slot] = np.frombuffer(sockaddr_in(host, port), np.uint8)

@@ -31,7 +31,6 @@ TABLE: npt.NDArray[np.uint8] = np.random.default_rng(20261203).integers(
     0, SILENCE, size=(_P, SAMPLES - 12), dtype=np.uint8
 )
 
-U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
 
 
@@ -54,6 +53,25 @@ def _ungroup7(groups: npt.NDArray[np.uint8]) -> I64:
     return g[:, 0] | (g[:, 1] << 7) | (g[:, 2] << 14) | (g[:, 3] << 21)
 
 
+HEAD = HEADER + 12  # header plus the fingerprint: what the generator writes per packet
+BODY = SAMPLES - 12
+_FULL = np.zeros((_P, SAMPLES), np.uint8)
+_FULL[:, 12:] = TABLE
+TABLE64 = _FULL.view("<u8")  # (P, 20): expected payload words, fingerprint words zero
+_TIME_MASK = np.uint64(0xFFFFFFFF00000000)  # word 1: bytes 8-11 (send time) masked out
+_ALL_SILENT = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def body_row(streams: I64, index: I64 | int) -> I64:
+    return (streams * 31 + index) % _P
+
+
+def body_addresses(streams: I64, index: I64 | int) -> npt.NDArray[np.uint64]:
+    """Addresses of the TABLE rows that are the bodies of packet ``index`` of ``streams``."""
+    rows = body_row(streams, index).astype(np.uint64)
+    return np.uint64(TABLE.ctypes.data) + rows * np.uint64(BODY)
+
+
 def init_headers(buf: npt.NDArray[np.uint8], streams: I64) -> None:
     """Static header bytes (V=2, PT 0 PCMU, SSRC) and fingerprint of the stream."""
     buf[streams, 0] = 0x80
@@ -63,16 +81,28 @@ def init_headers(buf: npt.NDArray[np.uint8], streams: I64) -> None:
     buf[streams, HEADER : HEADER + 4] = _groups7(streams)
 
 
-def fill(buf: npt.NDArray[np.uint8], streams: I64, index: int, sent_units: int) -> None:
-    """Write packet ``index`` of every stream in ``streams`` into its row of ``buf``."""
+def fill(buf: npt.NDArray[np.uint8], streams: I64, index: I64 | int, sent_units: int) -> None:
+    """Write the head (header + fingerprint) of packet ``index`` of ``streams`` into ``buf``;
+    the body is ``TABLE[body_row]`` (sent from there, or copied by ``fill_full``)."""
     seq = ((seq_base(streams) + index) & 0xFFFF).astype(">u2")
     ts = ((ts_base(streams) + index * SAMPLES) & 0xFFFFFFFF).astype(">u4")
     buf[streams, 2:4] = seq.view(np.uint8).reshape(-1, 2)
     buf[streams, 4:8] = ts.view(np.uint8).reshape(-1, 4)
-    n = len(streams)
-    buf[streams, HEADER + 4 : HEADER + 8] = _groups7(np.full(n, index, np.int64))
-    buf[streams, HEADER + 8 : HEADER + 12] = _groups7(np.full(n, sent_units, np.int64))
-    buf[streams, HEADER + 12 :] = TABLE[(streams * 31 + index) % _P]
+    buf[streams, HEADER + 4 : HEADER + 8] = _groups7(
+        np.broadcast_to(np.asarray(index, np.int64), streams.shape)
+    )
+    buf[streams, HEADER + 8 : HEADER + 12] = _groups7(np.array([sent_units], np.int64))
+
+
+def fill_full(buf: npt.NDArray[np.uint8], streams: I64, index: I64 | int, sent_units: int) -> None:
+    """``fill`` plus the body, for a buffer of whole packets (tests)."""
+    fill(buf, streams, index, sent_units)
+    buf[streams, HEAD:PACKET] = TABLE[body_row(streams, index)]
+
+
+def _fp_word(stream: I64, index: I64) -> npt.NDArray[np.uint64]:
+    g = np.concatenate([_groups7(stream), _groups7(index)], axis=1)
+    return np.ascontiguousarray(g).view("<u8")[:, 0]
 
 
 class Classified:
@@ -81,32 +111,47 @@ class Classified:
     __slots__ = ("bad", "first_sil", "index", "last_sil", "n_orig", "n_sil", "sent", "stream")
 
     def __init__(self, data: npt.NDArray[np.uint8], t0: float) -> None:
+        n = len(data)
         ssrc = data[:, 8:12].copy().view(">u4")[:, 0].astype(np.int64)
         stream = ssrc - SSRC_BASE
         ts = data[:, 4:8].copy().view(">u4")[:, 0].astype(np.int64)
         index = ((ts - ts_base(stream)) & 0xFFFFFFFF) // SAMPLES
-        pay = data[:, HEADER:PACKET]
-        expected = np.empty_like(pay)
-        expected[:, 0:4] = _groups7(stream)
-        expected[:, 4:8] = _groups7(index)
-        expected[:, 12:] = TABLE[(stream * 31 + index) % _P]
+        pay = np.ascontiguousarray(data[:, HEADER:PACKET])
+        words = pay.view("<u8")
+        expected = TABLE64[body_row(stream, index)]
+        expected[:, 0] = _fp_word(stream, index)
+        diff = words ^ expected
+        diff[:, 1] &= _TIME_MASK
+        time_ok = ((pay[:, 8:12] & 0x80) == 0).all(axis=1)
+        whole = ~diff.any(axis=1) & time_ok
+        silent = (words == _ALL_SILENT).all(axis=1)
+        self.stream = stream
+        self.index = index
+        self.n_orig = np.where(whole, SAMPLES, 0).astype(np.int16)
+        self.n_sil = np.where(silent, SAMPLES, 0).astype(np.int16)
+        self.bad = np.zeros(n, np.int16)
+        self.first_sil = np.where(silent, 0, -1).astype(np.int16)
+        self.last_sil = np.where(silent, SAMPLES - 1, -1).astype(np.int16)
+        units = _ungroup7(pay[:, 8:12])
+        self.sent = np.where(whole, t0 + units * TIME_UNIT_S, np.nan)
+        mixed = np.flatnonzero(~whole & ~silent)
+        if len(mixed):
+            self._samples(pay[mixed], expected[mixed].view(np.uint8), mixed)
+
+    def _samples(self, pay: npt.NDArray[np.uint8], expected: npt.NDArray[np.uint8],
+                 rows: npt.NDArray[np.intp]) -> None:  # fmt: skip
+        """Sample by sample, for packets that are neither whole nor all silence."""
         sil = pay == SILENCE
         orig = pay == expected
         orig[:, 8:12] = ~sil[:, 8:12] & (pay[:, 8:12] < 0x80)
         bad = ~(orig | sil)
-        self.stream = stream
-        self.index = index
-        self.n_sil = sil.sum(axis=1).astype(np.int16)
-        self.n_orig = orig.sum(axis=1).astype(np.int16)
-        self.bad = bad.sum(axis=1).astype(np.int16)
-        any_sil = self.n_sil > 0
-        self.first_sil = np.where(any_sil, sil.argmax(axis=1), -1).astype(np.int16)
-        self.last_sil = np.where(any_sil, SAMPLES - 1 - sil[:, ::-1].argmax(axis=1), -1).astype(
-            np.int16
-        )
-        time_ok = orig[:, 8:12].all(axis=1)
-        units = _ungroup7(pay[:, 8:12])
-        self.sent = np.where(time_ok, t0 + units * TIME_UNIT_S, np.nan)
+        n_sil = sil.sum(axis=1)
+        self.n_sil[rows] = n_sil
+        self.n_orig[rows] = orig.sum(axis=1)
+        self.bad[rows] = bad.sum(axis=1)
+        any_sil = n_sil > 0
+        self.first_sil[rows] = np.where(any_sil, sil.argmax(axis=1), -1)
+        self.last_sil[rows] = np.where(any_sil, SAMPLES - 1 - sil[:, ::-1].argmax(axis=1), -1)
 
 
 def header_ok(

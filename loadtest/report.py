@@ -37,6 +37,10 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("leaked samples (commands within hold-back)", str(r["leaked_samples"])),
         ("leaked samples (late commands)", str(r["leaked_samples_late_commands"])),
         (
+            "leaked samples (no paused event: receipt unknown) / such pauses",
+            f"{r['leaked_samples_receipt_unknown']} / {r['pauses_receipt_unknown']}",
+        ),
+        (
             "unexpected silence / bad samples",
             f"{r['unexpected_silence_samples']} / {r['bad_samples']}",
         ),

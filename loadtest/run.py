@@ -14,7 +14,6 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -466,7 +465,7 @@ def run(opts: Options) -> dict[str, Any]:
 def _start_broker(kids: Children, work: Path, cpu: int | None) -> str:
     from tests.fixtures.mosquitto import Mosquitto, find_mosquitto
 
-    from loadtest.procs import NICE, pin
+    from loadtest.procs import pin, renice
 
     binary = find_mosquitto()
     if binary is None:
@@ -475,8 +474,7 @@ def _start_broker(kids: Children, work: Path, cpu: int | None) -> str:
     broker.start()
     assert broker.proc is not None
     pin(broker.proc.pid, cpu)
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, broker.proc.pid, NICE)
+    renice(broker.proc.pid)
     kids.procs.insert(0, broker.proc)  # stopped last
     return broker.url
 

@@ -32,7 +32,7 @@ from loadtest.payload import PACKET, Classified, header_ok
 from loadtest.relay_bench import cpu_seconds
 
 HOST = "127.0.0.1"
-POLL_S = 0.002
+POLL_S = 0.005
 
 
 class Records:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from loadtest.payload import PACKET, SILENCE, Classified, fill, init_headers
+from loadtest.payload import PACKET, SILENCE, Classified, fill_full, init_headers
 from loadtest.plan import make_plan
 from loadtest.run import Options, run
+
 from tests.fixtures.mosquitto import Mosquitto
 
 
@@ -23,7 +23,7 @@ def test_fingerprint_round_trip_and_silence() -> None:
     buf = np.zeros((40, PACKET), np.uint8)
     streams = np.arange(3, 40, 7, dtype=np.int64)
     init_headers(buf, streams)
-    fill(buf, streams, 12345, 777)
+    fill_full(buf, streams, 12345, 777)
     rows = buf[streams].copy()
     rows[1, 12 + 100 :] = SILENCE  # a pause that starts at sample 100
     c = Classified(rows, 10.0)
@@ -32,7 +32,8 @@ def test_fingerprint_round_trip_and_silence() -> None:
     assert c.n_orig.tolist() == [160, 100, 160, 160, 160, 160]
     assert (c.first_sil[1], c.last_sil[1], c.n_sil[1]) == (100, 159, 60)
     assert c.bad.sum() == 0
-    assert np.allclose(c.sent, 10.0 + 777e-5)
+    assert np.isnan(c.sent[1])
+    assert np.allclose(np.delete(c.sent, 1), 10.0 + 777e-5)
     rows[2, 50] ^= 0x01  # a changed sample is neither original nor silence
     assert Classified(rows, 10.0).bad.tolist() == [0, 0, 1, 0, 0, 0]
 
@@ -73,7 +74,9 @@ def test_small_load_is_judged_without_leaks(tmp_path: Path, mosquitto: Mosquitto
     assert result["pauses_judged"] >= 1
     assert result["samples_must_withhold"] > 0
     assert result["late_pauses"] == 0, "commands must reach pausegate within hold-back"
+    assert result["pauses_receipt_unknown"] == 0
     assert result["leaked_samples"] == 0
+    assert result["leaked_samples_receipt_unknown"] == 0
     assert result["bad_samples"] == 0
     assert result["foreign_packets"] == 0
     assert result["baseline"]["packets_sent"] > 0
