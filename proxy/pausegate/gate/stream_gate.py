@@ -131,8 +131,10 @@ class StreamGate(Anchor):
                             self._fwd_seq = seq
                             self.forwarded += 1
                             return data
-                    else:
+                    elif (
                         self._observe(ssrc, ts, (len(data) - 12) // bpt, self._a_rate, arrival)
+                        >= arrival - call.lookback_s  # else a stall maps it early: look
+                    ):
                         call.released_until = arrival
                         self._fwd_seq = seq
                         self.forwarded += 1

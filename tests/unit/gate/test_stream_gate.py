@@ -278,3 +278,15 @@ def test_switch_to_a_codec_on_another_clock_reanchors() -> None:
     assert p is not None
     assert p[12:] == b"\x00\x00" * 80 + b"\x01\x02" * 240
     assert outs[16] == l16_pkt(16)
+
+
+def test_a_stall_longer_than_the_look_back_after_a_pause_still_withholds() -> None:
+    h = Harness()
+    run(h, 0, 50)  # up to arrival 1.00
+    h.command(1.0, "pause", at_s=0.9)
+    h.command(1.1, "resume")  # span [0.9, 1.1)
+    run(h, 50, 60)  # arrivals 1.02 .. 1.20: what arrived in time
+    # The network stalls: packets 60.. (captured from 1.20) are fine, but a burst of
+    # old packets 45..54 captured inside the span arrives 3 s later, after the look-back.
+    out = {i: h.release(pkt(i), 4.0 + 0.001 * i) for i in range(45, 55)}
+    assert all(silenced(out[i]) for i in range(46, 54))  # samples inside [0.9, 1.1)
