@@ -173,6 +173,7 @@ class Sampler(threading.Thread):
                 v = [int(x) for x in f[1:9]]
                 row[f"{f[0]}_busy"] = (sum(v) - v[3] - v[4]) / tick  # all but idle, iowait
                 row[f"{f[0]}_steal"] = v[7] / tick
+                row[f"{f[0]}_softirq"] = (v[5] + v[6]) / tick  # irq + softirq
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError, ValueError, IndexError):
                 row[f"{name}_cpu"] = cpu_seconds(pid)

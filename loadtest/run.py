@@ -7,9 +7,9 @@ Rules:
    is stopped (SIGTERM, SIGKILL after 5 s).
 3. The measurement window skips the ramp and the last second; CPU per packet is
    the process's CPU over the window divided by the packets the sink got in it.
-4. A run is invalid when the harness fell behind: generator send lag p99 > 2 ms or
+4. A run is invalid when the harness fell behind: generator send lag p99 > 5 ms or
    over 0.1 % of packets later than 10 ms, sink socket drops, or the load core busier
-   than 90 %.
+   than 90 % with the generator, the sink and the softirq time of their packets.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from loadtest.payload import PTIME_S
 from loadtest.procs import ROOT, Children, Sampler, http_get, metric_values, read_json_line
 
 HOST = "127.0.0.1"
+MAX_LAG_P99_MS = 5.0  # the generator wakes every 2 ms, so 1 ms of lag is by design
 
 
 @dataclass
@@ -157,7 +158,7 @@ def run_pausegate(opts: Options, kids: Children, work: Path, mqtt_url: str) -> d
         log=work / "gen.log",
     )
     pids["generator"] = gen.pid
-    sampler = Sampler(pids, f"http://{HOST}:{http_port}/metrics", 0.5)
+    sampler = Sampler(pids, None, 0.5)  # no /metrics scrapes: they would load pausegate
     sampler.start()
     rss_base = sampler.sample().get("pausegate_rss", float("nan"))
     window = _window(opts, t0)
@@ -317,7 +318,12 @@ def _cores(
             continue
         busy, dt = _rate(samples, f"cpu{cpu}", w, "_busy")
         steal, _ = _rate(samples, f"cpu{cpu}", w, "_steal")
-        out[role] = {"busy": busy / dt if dt else None, "steal": steal / dt if dt else None}
+        soft, _ = _rate(samples, f"cpu{cpu}", w, "_softirq")
+        out[role] = {
+            "busy": busy / dt if dt else None,
+            "softirq": soft / dt if dt else None,
+            "steal": steal / dt if dt else None,
+        }
     return out
 
 
@@ -415,6 +421,9 @@ def run_baseline(opts: Options, streams: int, kids: Children, work: Path) -> dic
         "relay_cpu_share": cpu / dt if dt else None,
         "relay_cpu_us_per_packet": 1e6 * cpu / pkts if pkts else None,
         "send_lag": lag_stats(g),
+        "generator_cpu_share": _rate(samples, "generator", window)[0] / (window[1] - window[0]),
+        "sink_cpu_share": _rate(samples, "sink", window)[0] / (window[1] - window[0]),
+        "cores": _cores(samples, window, opts),
         "sink": summary,
     }
 
@@ -422,15 +431,19 @@ def run_baseline(opts: Options, streams: int, kids: Children, work: Path) -> dic
 def validity(result: dict[str, Any]) -> list[str]:
     reasons = []
     lag = result["send_lag"]
-    if lag["p99_ms"] is not None and lag["p99_ms"] > 2.0:
-        reasons.append(f"generator send lag p99 {lag['p99_ms']:.1f} ms > 2 ms")
+    if lag["p99_ms"] is not None and lag["p99_ms"] > MAX_LAG_P99_MS:
+        reasons.append(f"generator send lag p99 {lag['p99_ms']:.1f} ms > {MAX_LAG_P99_MS} ms")
     if lag["late_10ms_pct"] > 0.1:
         reasons.append(f"{lag['late_10ms_pct']:.2f} % of packets sent > 10 ms late")
     if result["sink"].get("socket_drops"):
         reasons.append(f"sink socket dropped {result['sink']['socket_drops']} datagrams")
-    load = (result.get("generator_cpu_share") or 0) + (result.get("sink_cpu_share") or 0)
+    soft = ((result.get("cores") or {}).get("load_core") or {}).get("softirq") or 0.0
+    load = (result.get("generator_cpu_share") or 0) + (result.get("sink_cpu_share") or 0) + soft
     if load > 0.9:
-        reasons.append(f"load core {100 * load:.0f} % busy (generator + sink)")
+        reasons.append(
+            f"load core {100 * load:.0f} % busy (generator + sink + its softirq, the packet"
+            " delivery the kernel does not charge to them)"
+        )
     if result.get("send_errors"):
         reasons.append(f"{result['send_errors']} generator send errors")
     return reasons
