@@ -58,10 +58,32 @@ from pausegate.control.topics import (
     reply_topic,
 )
 from pausegate.errors import CommandError, TopicError
-from pausegate.gate.events import CallStateChanged, CommandOutcome, CommandRejected, GateEvent
+from pausegate.gate.events import (
+    CallEnded,
+    CallStateChanged,
+    CommandOutcome,
+    CommandRejected,
+    GateEvent,
+)
 from pausegate.metrics import UNKNOWN, BadInput, CommandResult, ControlStats
 
 log = logging.getLogger(__name__)
+
+
+def _log_state_change(event: CallStateChanged) -> None:
+    """SPEC §6: one log line per call state change (ids only; never the reason text)."""
+    log.info(
+        "call %s%s",
+        "paused" if event.paused else "resumed",
+        " (at clamped to max_backdate_ms)" if event.clamped else "",
+        extra={
+            "call_id": event.call.call_id,
+            "agent": event.call.agent,
+            "state": "paused" if event.paused else "resumed",
+            "cmd_id": event.cmd_id,
+            "source": event.source,
+        },
+    )
 
 
 class ControlTarget(Protocol):
@@ -178,8 +200,17 @@ class MqttControl:
     def publish_events(self, events: Iterable[GateEvent]) -> None:
         """Queue events (and their retained state) for publishing; never blocks."""
         for event in events:
-            if self._audit is not None and isinstance(event, CallStateChanged):
-                self._audit.append(event_record(event) or {})
+            if isinstance(event, CallStateChanged):
+                _log_state_change(event)
+                if self._audit is not None:
+                    self._audit.append(event_record(event) or {})
+            elif isinstance(event, CallEnded) and (event.leaked_ms > 0 or not event.verified):
+                log.warning(
+                    "call ended with audio leaked or unverified: leaked_ms=%.1f verified=%s",
+                    event.leaked_ms,
+                    event.verified,
+                    extra={"call_id": event.call.call_id, "agent": event.call.agent},
+                )
             for pub in event_publications(self._prefix, event):
                 self._enqueue(_Outgoing(pub.topic, pub.payload, pub.retained))
 
