@@ -6,7 +6,8 @@ Rules:
    (guarded) span. Sample codecs are gated to the sample, others by whole packets.
 3. An RFC 4733 event is withheld if its coverage [start, end] (unended: up to
    now) touches a span or its packet arrived inside one; once withheld, every
-   later packet of it (same SSRC and timestamp) is withheld too.
+   later packet of it (same SSRC and timestamp) is withheld too. Events are
+   mapped through the audio's anchor but do not feed it (they may run ahead).
 4. Fast path: when no span can touch the packet (call.quiet_from <= arrival and
    now < call.quiet_until) and nothing needs rewriting, only the anchor is fed
    and ``data`` itself is returned.
@@ -311,7 +312,13 @@ class StreamGate(Anchor):
             rate = self._a_rate  # RFC 4733 §2.1: events share the audio stream's clock
         remembered = self._events.get(key)
         beh: Behaviour | None = None
-        m0 = self._observe(ssrc, ts, duration, rate, arrival)
+        if self._a_ssrc == ssrc and self._a_rate == rate:
+            # Events map but do not feed the anchor: senders may claim their duration a
+            # packet ahead of the audio (baresip does), which would drag it early.
+            d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            m0 = self._a_offset + (self._a_ext + d) / rate
+        else:
+            m0 = self._observe(ssrc, ts, duration, rate, arrival)  # seeds a new anchor
         call.saw_media(m0)
         if remembered is None:
             hi = m0 + duration / rate if is_end else max(m0 + duration / rate, now)
