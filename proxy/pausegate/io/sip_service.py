@@ -30,7 +30,7 @@ from pausegate.calls.hooks import (
     TeardownMedia,
     UpdateMedia,
 )
-from pausegate.errors import ResourceExhausted
+from pausegate.errors import ConfigError, ResourceExhausted
 from pausegate.io.sip_transport import SipTransport
 from pausegate.sip.dialog import NewToken
 from pausegate.sip.layer import Target
@@ -74,7 +74,12 @@ class SipService:
         await self._tg.__aenter__()
         self._transport = SipTransport(self._on_data, self._on_send_failed, self._spawn)
         host, port = self.settings.listen
-        bound = await self._transport.start(host, port)
+        try:
+            bound = await self._transport.start(host, port)
+        except OSError as exc:
+            # Start-up stops with a message naming the key, not a traceback (SPEC §7).
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(f"sip.listen: cannot listen on {host}:{port} ({reason})") from None
         seed = self.session_seed
         if seed is None:
             seed = int(self._loop.time() * 1000) % 10**9
