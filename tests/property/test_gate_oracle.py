@@ -310,6 +310,10 @@ def simulate(
             if not at_edge and gate.paused != _in(now, spans):
                 mismatches.append(f"at {now:.4f}: core paused={gate.paused}, oracle {spans}")
     ended = core.end_call(call.call_id, end + 0.01, WALL0_MS + (end + 0.01) * 1000.0)
+    # SPEC §6: every packet released is counted under exactly one outcome.
+    counted = sum(core.statistics().packets.values())
+    if counted != len(out):
+        mismatches.append(f"{counted} packets counted for {len(out)} released")
     return out, ended.leaked_ms, ended.verified, mismatches
 
 
@@ -400,8 +404,8 @@ def test_agent_and_pending_commands_reach_a_call_that_starts_later(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="finding: skip shifts from the first packet forwarded after a cut; packets between "
-    "the cut and that one that arrive later keep the old shift (see test_gate_acceptance)",
+    reason="finding: under reordering skip can renumber onto sequence numbers already sent "
+    "(see test_skip_continues_after_the_highest_packet_sent)",
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
