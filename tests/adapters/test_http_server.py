@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from pausegate.control.commands import Action, Behaviour, Command, Scope
+from pausegate.errors import ConfigError
 from pausegate.gate.events import CommandOutcome
 from pausegate.io.http_server import HttpServer
 from pausegate.metrics import ControlStats, PausegateCollector, build_registry
@@ -186,6 +187,6 @@ async def test_port_in_use_raises_and_stop_is_idempotent(open_api: Served) -> No
         ("127.0.0.1", port), build_registry(PausegateCollector(), process_metrics=False),
         lambda: (True, ""),
     )  # fmt: skip
-    with pytest.raises(OSError, match=r"in use"):
+    with pytest.raises(ConfigError, match=r"^http\.listen: cannot listen on .*in use"):
         await other.start()
     await other.stop()

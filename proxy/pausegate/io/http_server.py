@@ -35,7 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pausegate.control.audit import AuditLog, command_record
 from pausegate.control.commands import Action, Command, Scope, parse_command
 from pausegate.control.events import reply_object
-from pausegate.errors import CommandError
+from pausegate.errors import CommandError, ConfigError
 from pausegate.gate.events import CommandOutcome
 from pausegate.metrics import UNKNOWN, BadInput, CommandResult, ControlStats
 
@@ -126,9 +126,12 @@ class HttpServer:
         site = web.TCPSite(runner, self._listen[0], self._listen[1], reuse_address=True)
         try:
             await site.start()
-        except OSError:
+        except OSError as exc:
             await runner.cleanup()
-            raise
+            # Start-up stops with a message naming the key, not a traceback (SPEC §7).
+            host, port = self._listen
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise ConfigError(f"http.listen: cannot listen on {host}:{port} ({reason})") from None
         self._runner = runner
         for address in runner.addresses:
             self.port = int(address[1])

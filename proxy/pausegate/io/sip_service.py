@@ -78,7 +78,7 @@ class SipService:
             bound = await self._transport.start(host, port)
         except OSError as exc:
             # Start-up stops with a message naming the key, not a traceback (SPEC §7).
-            reason = exc.strerror or type(exc).__name__
+            reason = exc.strerror or str(exc) or type(exc).__name__
             raise ConfigError(f"sip.listen: cannot listen on {host}:{port} ({reason})") from None
         seed = self.session_seed
         if seed is None:
