@@ -76,7 +76,7 @@ class StreamGate(Anchor):
         self._events: dict[tuple[int, int], list[float]] = {}  # -> [last arrival, duration]
         self._shifts: dict[int, SkipShift] = {}  # ssrc -> what skip removed
         self._fast_ok = False  # the first packet goes the slow way (media start)
-        self._fwd_seq = self._fwd_ssrc = -1  # the last packet forwarded (skip rule 4)
+        self._fwd_seq = self._fwd_ssrc = -1  # the highest packet forwarded (skip rule 4)
         self.runs = ledger.RunRecorder()
         self._set_codecs(codecs)
 
@@ -129,7 +129,8 @@ class StreamGate(Anchor):
                                 if off < self._a_offset:
                                     self._a_offset = off
                             call.released_until = arrival
-                            self._fwd_seq = seq
+                            if (seq - self._fwd_seq) & 0xFFFF < 0x8000:
+                                self._fwd_seq = seq  # the highest sent (skip rule 4)
                             self.forwarded += 1
                             return data
                     elif (
@@ -137,7 +138,8 @@ class StreamGate(Anchor):
                         >= arrival - call.lookback_s  # else a stall maps it early: look
                     ):
                         call.released_until = arrival
-                        self._fwd_seq = seq
+                        if (seq - self._fwd_seq) & 0xFFFF < 0x8000:
+                            self._fwd_seq = seq
                         self.forwarded += 1
                         return data
         try:
@@ -223,7 +225,8 @@ class StreamGate(Anchor):
         m0: float = 0.0,
         ticks: int = 0,
     ) -> bytes | None:
-        self._fwd_seq, self._fwd_ssrc = seq, ssrc
+        if ssrc != self._fwd_ssrc or (seq - self._fwd_seq) & 0xFFFF < 0x8000:
+            self._fwd_seq, self._fwd_ssrc = seq, ssrc  # the highest sent (skip rule 4)
         call = self._call
         call.released_until = arrival
         self.forwarded += 1
