@@ -182,3 +182,13 @@ def test_agent_history_is_compacted_without_changing_state() -> None:
     assert gate.paused
     assert isinstance(events[0], CallStarted)
     assert events[0].paused
+
+
+def test_reconnect_within_the_grace_leaves_packets_alone_even_with_a_guard() -> None:
+    cfg = GateConfig(on_control_loss=OnControlLoss.PAUSE, control_loss_grace_ms=50, guard_ms=100)
+    h = Harness(config=cfg)
+    h.core.set_control_connected(False, 2.0, wall(2.0))  # would pause from 2.05 (1.95 guarded)
+    data = rtp(0, 0)
+    assert h.stream.release_rtp(data, 1.98, 2.03) is data  # inside the would-be guard
+    assert h.core.set_control_connected(True, 2.031, wall(2.031)) == []
+    assert h.gate.spans == ()

@@ -90,3 +90,25 @@ def test_event_during_a_pause_is_removed_under_skip() -> None:
     sent = h.release(nxt, 0.82)
     assert sent is not None
     assert RtpHeader.parse(sent)[0].sequence == 0  # seven event packets removed
+
+
+def test_events_running_ahead_of_the_audio_do_not_drag_the_anchor() -> None:
+    h = Harness()
+    audio(h, 0, 20)
+    # An event from slot 20 whose packets claim one packet more than has elapsed.
+    for j in range(5):
+        h.release(dtmf(20 + j, 160 * 20, 160 * (j + 2)), 0.02 * (21 + j))
+    audio(h, 25, 30)  # released up to now = 0.80
+    h.command(0.8, "pause", at_s=0.7)
+    out: dict[int, bytes | None] = {}
+    resumed = False
+    for i in range(30, 50):
+        arrival = 0.02 * (i + 1)
+        if arrival + 0.2 > 0.845 and not resumed:
+            h.command(0.845, "resume")  # effective 0.845: packet 42 holds 0.84 .. 0.86
+            resumed = True
+        out[i] = h.release(rtp(i, 160 * i), arrival)
+    p42 = out[42]
+    assert p42 is not None
+    assert p42[12:] == b"\xff" * 40 + b"\x11" * 120  # not one packet more
+    assert out[43] == rtp(43, 160 * 43)
