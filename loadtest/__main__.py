@@ -16,6 +16,24 @@ from pathlib import Path
 from loadtest.procs import ROOT
 from loadtest.run import Options, run
 
+# defaults of `run`/`ramp`, and the standard profile of `bench` (about 2 minutes)
+RUN = {
+    "calls": 100,
+    "seconds": 60.0,
+    "ramp": 10.0,
+    "hold": 30.0,
+    "baseline": 15.0,
+    "pause_every": 6.0,
+}
+BENCH = {
+    "calls": 150,
+    "seconds": 60.0,
+    "ramp": 10.0,
+    "hold": 30.0,
+    "baseline": 20.0,
+    "pause_every": 10.0,
+}
+
 
 def _options(args: argparse.Namespace, **over: object) -> Options:
     opts = Options(
@@ -32,6 +50,7 @@ def _options(args: argparse.Namespace, **over: object) -> Options:
         load_cpu=None if args.no_pin else 0,
         extra_set=args.set,
         profile=args.profile,
+        pause_every_s=args.pause_every,
     )
     for k, v in over.items():
         setattr(opts, k, v)
@@ -53,13 +72,14 @@ def _brief(r: dict[str, object]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["run", "ramp", "bench"])
-    ap.add_argument("--calls", type=int, default=100, help="concurrent calls (2 streams each)")
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--ramp", type=float, default=10.0, help="seconds over which calls start")
-    ap.add_argument("--hold", type=float, default=30.0, help="mean call duration, seconds")
+    ap.add_argument("--calls", type=int, help="concurrent calls (2 streams each)")
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--ramp", type=float, help="seconds over which calls start")
+    ap.add_argument("--hold", type=float, help="mean call duration, seconds")
+    ap.add_argument("--pause-every", type=float, help="mean gap between a call's pauses, s")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--holdback-ms", type=int, default=200)
-    ap.add_argument("--baseline", type=float, default=15.0, help="bare relay seconds (0: none)")
+    ap.add_argument("--baseline", type=float, help="bare relay seconds (0: none)")
     ap.add_argument("--mqtt", default=None, help="broker URL (default: a private mosquitto)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "loadtest")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to CPUs 1 (pausegate), 0")
@@ -67,16 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="extra pausegate setting"
     )
     ap.add_argument("--profile", action="store_true", help="py-spy record pausegate")
-    ap.add_argument("--steps", default="250,500,750,1000,1250,1500", help="ramp: call counts")
+    ap.add_argument(
+        "--steps", default="25,50,75,100,150,200,300,500,750,1000", help="ramp: call counts"
+    )
     args = ap.parse_args(argv)
+    profile = BENCH if args.mode == "bench" else RUN
+    for name, value in profile.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.mode == "run":
         r = run(_options(args))
         print(_brief(r))
         print((args.out / "summary.md").read_text())
         return 0 if r["valid"] and r["leaked_samples"] == 0 else 1
     if args.mode == "bench":
-        opts = _options(args, calls=1000, seconds=70.0, ramp_s=15.0, hold_s=40.0, baseline_s=20.0)
-        r = run(opts)
+        r = run(_options(args))
         print(_brief(r))
         print((args.out / "summary.md").read_text())
         return 0

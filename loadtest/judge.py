@@ -12,8 +12,10 @@ Rules:
    ``received_at``) may leak by SPEC §4: those samples are counted apart, as are
    those of pauses whose ``paused`` event never came (receipt unknown).
 3. Silence is allowed from a pause's ``at`` - 22 ms to its resume's receipt + 22 ms
-   (one packet and 2 ms); silence elsewhere is ``unexpected_silence``; a sample
-   that is neither the original nor silence is ``bad``.
+   (one packet and 2 ms), and over a whole packet that may have reached pausegate
+   inside the span (SPEC §4's arrival rule: sink arrival - hold-back >= ``at`` - 2 ms);
+   silence elsewhere is ``unexpected_silence``; a sample that is neither the
+   original nor silence is ``bad``.
 4. Latency: kernel arrival at the sink - send time carried in the payload -
    hold-back, over packets whose send time survived (not silenced).
 """
@@ -30,6 +32,7 @@ from loadtest.payload import PTIME_S, SAMPLES, SLOTS
 F64 = npt.NDArray[np.float64]
 RATE = 8000.0
 ALLOW_S = 0.022
+EDGE_S = 0.002
 
 
 def pct(values: npt.ArrayLike, q: float) -> float | None:
@@ -151,8 +154,13 @@ def judge(
         leaked_unknown += np.where(unk, leak, 0)
         must += n_must
         alo, ahi = _ranges(t_end, p_at[cidx] - ALLOW_S, r_rx[cidx] + ALLOW_S)
+        # SPEC §4: a packet that arrived inside the span is withheld whole; it reached
+        # pausegate at most (sink arrival - hold-back), and not before its audio ended
+        whole = (arrival - holdback_s >= p_at[cidx] - EDGE_S) & (t_end <= r_rx[cidx] + ALLOW_S)
         allowed_sil += np.where(
-            contiguous, _overlap(alo, ahi, cols["first_sil"], cols["last_sil"]), 0
+            whole,
+            cols["n_sil"],
+            np.where(contiguous, _overlap(alo, ahi, cols["first_sil"], cols["last_sil"]), 0),
         )
         # apply delay: first packet of the span that arrives with silence, from the pause's at
         hit = (n_must > 0) & (withheld > 0)
