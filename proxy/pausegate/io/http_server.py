@@ -73,7 +73,10 @@ class _PeerErrorFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
             record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
+            return True
+        # The peer logger passes DEBUG so that aiohttp's debug-level report of a bad
+        # request line reaches this filter; anything else keeps the module's level.
+        return log.isEnabledFor(record.levelno)
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -120,6 +123,7 @@ class HttpServer:
         # propagating to this module's logger and so to the configured handlers.
         peer_log = logging.Logger(f"{__name__}.peer")
         peer_log.parent = log
+        peer_log.setLevel(logging.DEBUG)
         peer_log.addFilter(_PeerErrorFilter(self._stats))
         runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, logger=peer_log)
         await runner.setup()
