@@ -105,15 +105,17 @@ def server_key(request: SipRequest) -> TxKey:
 
 def stamp_received(request: SipRequest, source: Target) -> SipRequest:
     """§18.2.1 and RFC 3581: note in the top Via where the request really came from
-    (``received`` when the host differs, ``rport`` when asked for)."""
+    (``received`` when the host differs, ``rport`` when asked for; RFC 3581 §4: with
+    ``rport``, ``received`` is added even when it equals the sent-by host)."""
     values = request.get_all("Via")
     via = Via.parse(values[0])
     host, port = source.addr
     stamped = via
-    if via.param("rport") == "":
+    asked = via.param("rport") == ""
+    if asked:
         stamped = stamped.with_param("rport", str(port))
     via_host = via.host[1:-1] if via.host.startswith("[") else via.host
-    if via_host != host:
+    if via_host != host or asked:
         stamped = stamped.with_param("received", host)
     if stamped is via:
         return request
