@@ -23,7 +23,6 @@ import itertools
 import random
 from dataclasses import dataclass
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -402,11 +401,6 @@ def test_agent_and_pending_commands_reach_a_call_that_starts_later(
             _check_dtmf(gram, out, spans, spans, behaviour, timely)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: under reordering skip can renumber onto sequence numbers already sent "
-    "(see test_skip_continues_after_the_highest_packet_sent)",
-)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     guard_s=st.sampled_from([0.0, 0.02]),

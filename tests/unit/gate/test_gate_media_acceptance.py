@@ -263,12 +263,6 @@ def test_skip_keeps_order_when_packets_after_the_cut_arrive_reordered() -> None:
     assert seqs[-1] == 30 - 11
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding (f3a8296): skip continues after the last packet forwarded in release "
-    "order, not the highest; a late straggler forwarded just before the cut makes the "
-    "stream after the cut reuse sequence numbers already sent",
-)
 def test_skip_continues_after_the_highest_packet_sent() -> None:
     sim = Sim.start(behaviour=Behaviour.SKIP)
     sim.command(Action.PAUSE, received=1.155, at=1.155)
