@@ -92,6 +92,8 @@ class B2bua:
         self._draining = False
         self._messages: dict[tuple[str, str], int] = {}
         self.parse_errors = 0
+        self.sdp_errors = 0
+        self.siprec_errors = 0
         self.calls_total = 0
         self.calls_rejected = 0
 
@@ -225,6 +227,8 @@ class B2bua:
             self.calls_total,
             self.calls_rejected,
             len(self.layer),
+            self.sdp_errors,
+            self.siprec_errors,
         )
 
     # -- shared helpers (also used by RecorderLeg) ----------------------------------------

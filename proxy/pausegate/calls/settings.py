@@ -47,6 +47,10 @@ class SipStatistics:
     calls_total: int
     calls_rejected: int
     transactions: int
+    # Offers refused as malformed (400): a broken SDP, a broken SIPREC body or metadata.
+    # For pausegate_bad_input_total{kind="sdp"|"siprec"}; parse_errors is kind="sip".
+    sdp_errors: int = 0
+    siprec_errors: int = 0
 
 
 def counted_method(method: str) -> str:

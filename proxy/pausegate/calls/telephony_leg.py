@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 from pausegate.calls.bodies import Offer, call_identity, parse_offer
 from pausegate.calls.hooks import CallLog, Effect, SetupMedia
 from pausegate.calls.sip_call import Call, CallEvent, CallState, TelReoffer
-from pausegate.errors import RemoteError
+from pausegate.errors import RemoteError, SdpError
 from pausegate.sdp.negotiation import UnsupportedMedia, build_answer, is_session_refresh
 from pausegate.sip.dialog import Dialog
 from pausegate.sip.layer import Target, TxKey
 from pausegate.sip.message import SipRequest
+from pausegate.siprec.multipart import SiprecError
 
 if TYPE_CHECKING:
     from pausegate.calls.b2bua import B2bua
@@ -50,7 +51,14 @@ class TelephonyLeg:
                 status = 0 if offer is not None else 488
             except UnsupportedMedia:
                 status = 488
-            except RemoteError:
+            except SdpError:
+                self.b.sdp_errors += 1
+                status = 400
+            except SiprecError:
+                self.b.siprec_errors += 1
+                status = 400
+            except RemoteError:  # a header the offer needs is malformed
+                self.b.parse_errors += 1
                 status = 400
         if offer is None or status:
             self.b.calls_rejected += 1
