@@ -61,7 +61,8 @@ def _overlap(
     b0: npt.NDArray[np.int64],
     b1: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    return np.maximum(0, np.minimum(a1, b1) - np.maximum(a0, b0) + 1)
+    out: npt.NDArray[np.int64] = np.maximum(0, np.minimum(a1, b1) - np.maximum(a0, b0) + 1)
+    return out
 
 
 def judge(

@@ -159,10 +159,11 @@ def header_ok(
 ) -> npt.NDArray[np.bool_]:
     """Rows that are well-formed harness packets (length, version, PT, SSRC range)."""
     ssrc = data[:, 8:12].copy().view(">u4")[:, 0].astype(np.int64)
-    return (
+    ok: npt.NDArray[np.bool_] = (
         (lengths == PACKET)
         & (data[:, 0] == 0x80)
         & ((data[:, 1] & 0x7F) == 0)
         & (ssrc >= SSRC_BASE)
         & (ssrc < SSRC_BASE + MAX_STREAMS)
     )
+    return ok

@@ -64,7 +64,7 @@ class Records:
 
     def save(self, path: Path) -> None:
         cols = {n: (np.concatenate(p) if p else np.zeros(0)) for n, p in self.parts.items()}
-        np.savez(path, **cols)
+        np.savez(path, **cols)  # type: ignore[arg-type]
 
 
 class Sink:
@@ -154,7 +154,12 @@ async def serve(t0: float, out: Path) -> None:
             timer[0] = None
         deadline = core.next_deadline()
         if deadline is not None:
-            timer[0] = loop.call_at(deadline, lambda: run(core.handle_timer(loop.time())))
+            timer[0] = loop.call_at(deadline, on_timer)
+
+    def on_timer() -> None:
+        timer[0] = None
+        assert core is not None
+        run(core.handle_timer(loop.time()))
 
     def on_data(data: bytes, source: Any, stream: bool) -> None:
         assert core is not None
