@@ -330,8 +330,10 @@ class StreamGate(Anchor):
                     beh = b
                     break
             if beh is None:
-                return self._forward(data, seq, ts, ssrc, arrival)
-            self._events[key] = remembered = [arrival, 0.0, float(_BEHAVIOUR_CODE[beh])]
+                return self._forward(data, seq, ts, ssrc, arrival, m0, self._ptime_ticks)
+            began_inside = any(s <= m0 < e for s, e, _ in call.guarded)
+            code = _BEHAVIOUR_CODE[beh]
+            self._events[key] = remembered = [arrival, 0.0, float(code), float(began_inside)]
             self.runs.note(ssrc, m0, ts, ts + duration, seq)
         else:
             self.runs.note(ssrc, None, ts, ts + duration, seq)
@@ -359,8 +361,11 @@ class StreamGate(Anchor):
             )
             if data[0] & 0x20:  # drop padding with the event payload
                 out = bytes((out[0] & 0xDF,)) + out[1:]
-            return self._shift(out, seq, out_ts, ssrc)
-        if remembered[2] == 2.0:
+            return self._shift(out, seq, out_ts, ssrc, m0 + max(0, duration - n) / rate, n)
+        if remembered[2] == 2.0 and remembered[3]:
+            # Under skip only an event that began inside a span cuts (its timestamp is where
+            # the cut begins); one withheld from before a span leaves a gap, like a lost
+            # packet, or closes with the audio cut around it (skip rules 2-3).
             self._skip(ssrc, seq, ts)
         return None
 
