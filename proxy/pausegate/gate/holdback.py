@@ -45,13 +45,14 @@ class HoldbackFifo(Generic[OwnerT]):
 
     def pop_due(self, now: float) -> list[Entry[OwnerT]]:
         """Remove and return every entry due at ``now`` (oldest first); often empty."""
+        # Same float expression as next_due(): a head reported due at t is popped at t.
         q = self.queue
-        limit = now - self.holdback_s
-        if not q or q[0][0] > limit:
+        hb = self.holdback_s
+        if not q or q[0][0] + hb > now:
             return []
         popleft = q.popleft
         out = [popleft()]
-        while q and q[0][0] <= limit:
+        while q and q[0][0] + hb <= now:
             out.append(popleft())
         return out
 
