@@ -17,7 +17,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pausegate.app_metrics import gate_snapshot, packets_snapshot, sip_snapshot
 from pausegate.calls.b2bua import B2buaSettings
@@ -303,8 +303,13 @@ class App:
         counters: dict[str, float | Series] = {}
         gauges: dict[str, float | Series] = {}
         hists: dict[str, HistogramSnapshot] = {}
-        for part in parts:
-            counters.update(part.counters)
+        for part in parts:  # parts may share a labelled counter (bad input): merge series
+            for name, value in part.counters.items():
+                have = counters.get(name)
+                if isinstance(have, Mapping) and isinstance(value, Mapping):
+                    counters[name] = {**have, **value}
+                else:
+                    counters[name] = value
             gauges.update(part.gauges)
             hists.update(part.histograms)
         return StatsSnapshot(counters, gauges, hists)

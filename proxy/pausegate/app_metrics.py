@@ -46,8 +46,12 @@ def packets_snapshot(gate: GateStatistics, media: MediaStatistics) -> StatsSnaps
         ("invalid",): float(p.get("invalid", 0) + media.rtp_invalid + media.rtcp_invalid),
         ("wrong_source",): float(media.rtp_wrong_source + media.rtcp_wrong_source),
     }
+    bad: dict[tuple[str, ...], float] = {
+        ("rtp",): float(media.rtp_invalid),
+        ("rtcp",): float(media.rtcp_invalid),
+    }
     return StatsSnapshot(
-        counters={"pausegate_rtp_packets_total": series},
+        counters={"pausegate_rtp_packets_total": series, "pausegate_bad_input_total": bad},
         histograms={
             "pausegate_forward_delay_seconds": HistogramSnapshot(
                 media.forward_delay_bounds_s,
@@ -64,7 +68,14 @@ def sip_snapshot(stats: SipStatistics) -> StatsSnapshot:
         label_status = status if status == "request" else sip_status_label(_int(status))
         key = (sip_method_label(method), label_status)
         series[key] = series.get(key, 0.0) + count
-    return StatsSnapshot(counters={"pausegate_sip_messages_total": series})
+    bad: dict[tuple[str, ...], float] = {
+        ("sip",): float(stats.parse_errors),
+        ("sdp",): float(stats.sdp_errors),
+        ("siprec",): float(stats.siprec_errors),
+    }
+    return StatsSnapshot(
+        counters={"pausegate_sip_messages_total": series, "pausegate_bad_input_total": bad}
+    )
 
 
 def _int(text: str) -> int | None:
