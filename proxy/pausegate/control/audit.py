@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,8 @@ from pathlib import Path
 from pausegate.control.commands import Command, Scope
 from pausegate.control.events import event_payload
 from pausegate.gate.events import CommandOutcome, CommandRejected, GateEvent
+
+log = logging.getLogger("pausegate.audit")
 
 GENESIS = "0" * 64
 _READ_BACK_BYTES = 1 << 16
@@ -60,6 +63,7 @@ class AuditLog:
         self.path = path
         self._fsync = fsync
         self.last_hash = GENESIS
+        self.write_failures = 0
         if path.exists():
             last, terminated = _last_line(path)
             if last is not None:
@@ -77,11 +81,18 @@ class AuditLog:
             line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
         except UnicodeEncodeError:  # a lone surrogate from a peer: keep it escaped
             line = json.dumps(obj, separators=(",", ":"), default=str).encode()
-        with self.path.open("ab") as f:
-            f.write(line + b"\n")
-            f.flush()
-            if self._fsync:
-                os.fsync(f.fileno())
+        try:
+            with self.path.open("ab") as f:
+                f.write(line + b"\n")
+                f.flush()
+                if self._fsync:
+                    os.fsync(f.fileno())
+        except OSError as exc:
+            # Fail open: a full disk must not stop the media path or control loop;
+            # the failure is counted and logged loudly (never the record's content).
+            self.write_failures += 1
+            log.error("audit log write failed (%s); record not written", exc.strerror)
+            return self.last_hash
         self.last_hash = _sha(line)
         return self.last_hash
 

@@ -133,3 +133,15 @@ def test_any_edit_before_the_last_line_is_caught(
     raw[index] = json.dumps(obj, separators=(",", ":")).encode()
     path.write_bytes(b"\n".join(raw) + b"\n")
     assert verify_chain(path) == (False, index + 2)
+
+
+def test_a_failed_write_is_counted_and_does_not_raise(tmp_path: Path) -> None:
+    """Fail open: a vanished directory must not stop the control loop."""
+    sub = tmp_path / "gone"
+    sub.mkdir()
+    audit = AuditLog(sub / "audit.jsonl", fsync=False)
+    first = audit.append({"event": "paused"})
+    sub.joinpath("audit.jsonl").unlink()
+    sub.rmdir()
+    assert audit.append({"event": "resumed"}) == first
+    assert audit.write_failures == 1
