@@ -27,7 +27,15 @@ import numpy as np
 
 from loadtest.judge import judge, lag_stats, pct
 from loadtest.payload import PTIME_S
-from loadtest.procs import ROOT, Children, Sampler, http_get, metric_values, read_json_line
+from loadtest.procs import (
+    ROOT,
+    Children,
+    Sampler,
+    http_get,
+    metric_values,
+    pin,
+    read_json_line,
+)
 
 HOST = "127.0.0.1"
 MAX_LAG_P99_MS = 5.0  # the generator wakes every 2 ms, so 1 ms of lag is by design
@@ -164,7 +172,7 @@ def run_pausegate(opts: Options, kids: Children, work: Path, mqtt_url: str) -> d
     window = _window(opts, t0)
     spy = None
     if opts.profile:
-        spy = _start_profile(kids, pg.pid, window, work)
+        spy = _start_profile(kids, pg.pid, window, work, opts.load_cpu)
     try:
         gen.wait(opts.seconds + 40)
     finally:
@@ -205,6 +213,7 @@ def run_pausegate(opts: Options, kids: Children, work: Path, mqtt_url: str) -> d
             "bye_failures": sum(1 for c in calls if "bye_failed" in c),
             "sip_setup_ms": {"p50": _ms(pct(setup, 50)), "p99": _ms(pct(setup, 99))},
             "sip_setup_rate_cps": len(first_ramp) / ramp_span if ramp_span > 0 else None,
+            "sip_offered_rate_cps": opts.calls / opts.ramp_s if opts.ramp_s > 0 else None,
             "streams": sum(1 for f in g["streams_first"] if f >= 0),
             "concurrent_streams_peak": int(max(active, default=0)),
             "pps_in_window": pkts / (window[1] - window[0]),
@@ -246,66 +255,47 @@ def run_pausegate(opts: Options, kids: Children, work: Path, mqtt_url: str) -> d
     return result
 
 
-def _start_profile(kids: Children, pid: int, window: tuple[float, float], work: Path) -> Any:
+def _start_profile(
+    kids: Children, pid: int, window: tuple[float, float], work: Path, cpu: int | None
+) -> Any:
+    """py-spy over the window: profile.svg (flame graph) and profile.txt (collapsed
+    stacks), run on the load core; LOADTEST_PYSPY_NATIVE=1 adds C frames (uvloop)."""
     import shutil
     import subprocess
     import threading
 
     spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    holder: list[Any] = []
+    native = os.environ.get("LOADTEST_PYSPY_NATIVE") == "1"
+    spies: list[subprocess.Popen[bytes]] = []
 
     def later() -> None:
         time.sleep(max(0.0, window[0] - time.time()))
-        dur = max(1, int(window[1] - window[0]))
-        holder.append(
-            subprocess.Popen(
-                [
-                    spy_bin,
-                    "record",
-                    "-p",
-                    str(pid),
-                    "-d",
-                    str(dur),
-                    "-r",
-                    "200",
-                    "-o",
-                    str(work / "profile.svg"),
-                    "--nonblocking",
-                ],
+        dur = str(max(1, int(window[1] - window[0])))
+        base = [spy_bin, "record", "-p", str(pid), "-d", dur, "-r", "200"]
+        base += ["--native"] if native else ["--nonblocking"]
+        for extra in (["-o", str(work / "profile.svg")],
+                      ["-f", "raw", "-o", str(work / "profile.txt")]):  # fmt: skip
+            proc = subprocess.Popen(
+                base + extra,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                preexec_fn=lambda: pin(0, cpu),
             )
-        )
-        subprocess.Popen(
-            [
-                spy_bin,
-                "record",
-                "-p",
-                str(pid),
-                "-d",
-                str(dur),
-                "-r",
-                "200",
-                "-f",
-                "raw",
-                "-o",
-                str(work / "profile.txt"),
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ).wait(dur + 30)
+            spies.append(proc)
 
-    th = threading.Thread(target=later, daemon=True)
-    th.start()
+    thread = threading.Thread(target=later, daemon=True)
+    thread.start()
 
-    class _W:
+    class _Wait:
         def wait(self, timeout: float) -> None:
-            th.join(timeout)
-            for p in holder:
-                p.wait(timeout)
+            thread.join(timeout)
+            for proc in spies:
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
-    return _W()
+    return _Wait()
 
 
 def _cores(
@@ -478,7 +468,7 @@ def run(opts: Options) -> dict[str, Any]:
 def _start_broker(kids: Children, work: Path, cpu: int | None) -> str:
     from tests.fixtures.mosquitto import Mosquitto, find_mosquitto
 
-    from loadtest.procs import pin, renice
+    from loadtest.procs import renice
 
     binary = find_mosquitto()
     if binary is None:
