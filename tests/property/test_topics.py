@@ -123,3 +123,13 @@ def test_parse_control_topic_raises_only_topic_error(topic: str, prefix: str) ->
         except TopicError:
             continue
         assert control_topic(prefix, scope, key) == candidate
+
+
+def test_reply_topics_may_not_point_into_pausegates_tree() -> None:
+    from pausegate.control.topics import reply_allowed
+
+    assert reply_allowed("pausegate", "desk/42/replies")
+    assert reply_allowed("pausegate", "pausegate/v1/replies/ctl/abc")
+    assert not reply_allowed("pausegate", "pausegate/v1/events/call/x")
+    assert not reply_allowed("pausegate", "pausegate/v1/state/call/x")
+    assert not reply_allowed("pausegate", "pausegate/v1/instances/pg-1")

@@ -125,6 +125,13 @@ def raw_event_topic_for(prefix: str, topic: str) -> tuple[Scope, str, str] | Non
     return scope, level, f"{_base(prefix)}/events/{scope.value}/{level}"
 
 
+def reply_allowed(prefix: str, topic: str) -> bool:
+    """A Response Topic may not point into pausegate's own tree (events, state, presence,
+    control), so a publisher cannot forge pausegate's events; replies/ is allowed."""
+    base = _base(prefix) + "/"
+    return not topic.startswith(base) or topic.startswith(base + "replies/")
+
+
 def is_publishable(topic: str) -> bool:
     """True when ``topic`` is a valid MQTT topic name to publish to (MQTT 5 §4.7): not
     empty, no wildcards, no NUL, at most 65535 UTF-8 bytes. Used on Response Topics."""

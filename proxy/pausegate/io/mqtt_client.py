@@ -55,6 +55,7 @@ from pausegate.control.topics import (
     parse_control_topic,
     presence_topic,
     raw_event_topic_for,
+    reply_allowed,
     reply_topic,
 )
 from pausegate.errors import CommandError, TopicError
@@ -440,7 +441,7 @@ class MqttControl:
     ) -> None:
         if response_topic is None or self._settings.protocol != 5:
             return
-        if not is_publishable(response_topic):
+        if not is_publishable(response_topic) or not reply_allowed(self._prefix, response_topic):
             self._stats.count_bad_input(BadInput.MQTT_TOPIC)
             log.info("mqtt command with an invalid response topic: no reply")
             return
