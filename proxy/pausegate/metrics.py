@@ -35,6 +35,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from pausegate.calls.settings import COUNTED_METHODS
 from pausegate.control.commands import Action, Scope
 
 LabelValues = tuple[str, ...]
@@ -77,22 +78,7 @@ class BadInput(enum.StrEnum):
 
 
 UNKNOWN = "unknown"  # scope/action of a command whose topic or payload did not parse
-SIP_METHODS = (
-    "INVITE",
-    "ACK",
-    "BYE",
-    "CANCEL",
-    "OPTIONS",
-    "UPDATE",
-    "INFO",
-    "PRACK",
-    "REFER",
-    "NOTIFY",
-    "SUBSCRIBE",
-    "MESSAGE",
-    "REGISTER",
-    "other",
-)
+SIP_METHODS = (*sorted(COUNTED_METHODS), "other")  # the B2BUA counts these by name
 SIP_STATUSES = ("request", "other", *(str(code) for code in range(100, 700)))
 
 # Bucket upper bounds (seconds). Cores may use the same tuples for their plain histograms.
