@@ -131,6 +131,12 @@ def run_pausegate(opts: Options, kids: Children, work: Path, mqtt_url: str) -> d
     ]
     for item in opts.extra_set:
         pg_args += ["--set", item]
+    prelude = os.environ.get("LOADTEST_PG_PRELUDE")  # what-if experiments, never by default
+    if prelude:
+        code = (
+            f"import sys; {prelude}; from pausegate.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        pg_args[:3] = ["-c", code, "serve"]
     pg = kids.start(pg_args, opts.pg_cpu, log=work / "pausegate.log", stdout=False)
     deadline = time.monotonic() + 30
     while http_get(f"http://{HOST}:{http_port}/readyz", 0.5)[0] != 200:
