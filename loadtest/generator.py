@@ -102,28 +102,26 @@ class Media:
         while self.due(self.next_slot) <= now and self.next_slot - first_slot < SLOTS:
             slot = self.next_slot
             self.next_slot += 1
-            phase, index = slot % SLOTS, slot // SLOTS
+            phase = slot % SLOTS
             if self._dirty[phase]:
                 self._arrays[phase] = np.fromiter(sorted(self.active[phase]), np.int64)
                 self._dirty[phase] = False
-            streams = self._arrays[phase]
-            if not len(streams):
-                continue
-            live = (self.start[streams] <= index) & (self.stop[streams] > index)
-            if not live.all():
-                finished = streams[self.stop[streams] <= index]
-                if len(finished):
-                    self.active[phase].difference_update(finished.tolist())
-                    self._dirty[phase] = True
-                streams = streams[live]
-            if len(streams):
-                groups.append(streams)
-                indices.append(index)
+            if len(self._arrays[phase]):
+                groups.append(self._arrays[phase])
+                indices.append(slot // SLOTS)
                 dues.append(self.due(slot))
         if not groups:
             return
         go = np.concatenate(groups) if len(groups) > 1 else groups[0]
         idx = np.repeat(np.asarray(indices, np.int64), [len(g) for g in groups])
+        live = (self.start[go] <= idx) & (self.stop[go] > idx)
+        if not live.all():
+            for stream in go[self.stop[go] <= idx].tolist():
+                self.active[stream % SLOTS].discard(stream)
+                self._dirty[stream % SLOTS] = True
+            go, idx = go[live], idx[live]
+            if not len(go):
+                return
         sent_at = time.time()
         fill(self.sender.buf, go, idx, round((sent_at - self.t0) / TIME_UNIT_S))
         self.sender.set_bodies(go, body_addresses(go, idx))
@@ -372,7 +370,15 @@ def main() -> None:
     gc.disable()
     import uvloop
 
-    result = uvloop.run(Generator(cfg).run())
+    prof_path = os.environ.get("LOADTEST_GEN_PROFILE")  # cProfile the generator itself
+    if prof_path:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            result = uvloop.run(Generator(cfg).run())
+        prof.dump_stats(prof_path)
+    else:
+        result = uvloop.run(Generator(cfg).run())
     args.out.write_text(json.dumps(result))
 
 

@@ -81,17 +81,26 @@ def init_headers(buf: npt.NDArray[np.uint8], streams: I64) -> None:
     buf[streams, HEADER : HEADER + 4] = _groups7(streams)
 
 
-def fill(buf: npt.NDArray[np.uint8], streams: I64, index: I64 | int, sent_units: int) -> None:
-    """Write the head (header + fingerprint) of packet ``index`` of ``streams`` into ``buf``;
-    the body is ``TABLE[body_row]`` (sent from there, or copied by ``fill_full``)."""
-    seq = ((seq_base(streams) + index) & 0xFFFF).astype(">u2")
-    ts = ((ts_base(streams) + index * SAMPLES) & 0xFFFFFFFF).astype(">u4")
-    buf[streams, 2:4] = seq.view(np.uint8).reshape(-1, 2)
-    buf[streams, 4:8] = ts.view(np.uint8).reshape(-1, 4)
-    buf[streams, HEADER + 4 : HEADER + 8] = _groups7(
-        np.broadcast_to(np.asarray(index, np.int64), streams.shape)
+def _word7(values: I64 | int) -> I64 | int:
+    """Four little-endian 7-bit groups as one uint32 value (what ``_groups7`` writes)."""
+    return (
+        (values & 0x7F)
+        | (((values >> 7) & 0x7F) << 8)
+        | (((values >> 14) & 0x7F) << 16)
+        | (((values >> 21) & 0x7F) << 24)
     )
-    buf[streams, HEADER + 8 : HEADER + 12] = _groups7(np.array([sent_units], np.int64))
+
+
+def fill(buf: npt.NDArray[np.uint8], streams: I64, index: I64 | int, sent_units: int) -> None:
+    """Write the head (header + fingerprint) of packet ``index`` of ``streams`` into ``buf``
+    (rows of a multiple of 4 bytes); the body is ``TABLE[body_row]`` (sent from there, or
+    copied by ``fill_full``)."""
+    index = np.asarray(index, np.int64)
+    buf.view(">u2")[streams, 1] = (seq_base(streams) + index) & 0xFFFF
+    buf.view(">u4")[streams, 1] = (ts_base(streams) + index * SAMPLES) & 0xFFFFFFFF
+    words = buf.view("<u4")
+    words[streams, 4] = _word7(index)
+    words[streams, 5] = _word7(sent_units)
 
 
 def fill_full(buf: npt.NDArray[np.uint8], streams: I64, index: I64 | int, sent_units: int) -> None:
