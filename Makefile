@@ -27,6 +27,7 @@ bench: $(STAMP)
 	mkdir -p results
 	$(BIN)/python -m loadtest.gate_bench --out results/gate_bench.json
 	$(BIN)/python -m loadtest.relay_bench --out results/relay_bench.json
+	$(BIN)/python -m loadtest bench --out results/loadtest
 
 clean:
 	rm -rf $(VENV) results demo-output
