@@ -24,6 +24,7 @@ from pausegate.calls.b2bua import B2buaSettings
 from pausegate.config import Config
 from pausegate.control.audit import AuditLog
 from pausegate.control.commands import Command, Scope
+from pausegate.errors import ConfigError
 from pausegate.gate import GateConfig, GateCore, OnControlLoss
 from pausegate.gate.events import CallStateChanged, CommandOutcome, GateEvent
 from pausegate.io.call_service import CallService
@@ -54,8 +55,6 @@ def wall_ms() -> float:
 
 def gate_config(cfg: Config) -> GateConfig:
     if cfg.gate.dtmf_inband.value != "off":
-        from pausegate.errors import ConfigError
-
         raise ConfigError("gate.dtmf_inband: 'mask' (in-band DTMF detection) is not implemented")
     return GateConfig(
         behaviour=cfg.gate.behaviour,
@@ -70,9 +69,13 @@ def gate_config(cfg: Config) -> GateConfig:
 
 def b2bua_settings(cfg: Config) -> B2buaSettings:
     if cfg.sip.recorder is None:
-        from pausegate.errors import ConfigError
-
         raise ConfigError("sip.recorder: required (the recorder's SIP URI)")
+    if cfg.sip.advertise in ("0.0.0.0", "::"):
+        # A wildcard in SDP c= means hold (RFC 3264 §8.4): no peer could send to it.
+        raise ConfigError(
+            "sip.advertise: required when sip.listen is a wildcard address "
+            "(the address telephony and the recorder reach pausegate at)"
+        )
     return B2buaSettings(
         listen=cfg.sip.listen,
         advertise=cfg.sip.advertise,
@@ -90,6 +93,7 @@ class App:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self._sip_settings = b2bua_settings(cfg)  # refuse bad SIP settings before binding
         self.gate = GateCore(gate_config(cfg))
         self.control_stats = ControlStats()
         self.audit = AuditLog(cfg.log.audit_log) if cfg.log.audit_log is not None else None
@@ -129,7 +133,7 @@ class App:
             drain_timeout_s=max(2.0, 10 * cfg.rtp.holdback_ms / 1000.0),
             clock=time.monotonic,
         )
-        self.sip = SipService(b2bua_settings(cfg), self.service)
+        self.sip = SipService(self._sip_settings, self.service)
         await self.sip.start()
         self.http = HttpServer(
             cfg.http.listen,

@@ -140,3 +140,9 @@ def test_ctl_publishes_and_gets_reply(mosquitto: Mosquitto, tmp_path: Path) -> N
     )
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     assert "published" in out.stdout.decode()
+
+
+def test_wildcard_listen_without_advertise_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", "--sip", "0.0.0.0:5060", "--recorder", "sip:r@127.0.0.1"])
+    assert code == 2
+    assert "sip.advertise" in capsys.readouterr().err
