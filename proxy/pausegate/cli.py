@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,15 @@ def _cmd_recorder(args: argparse.Namespace) -> int:
     host, _, port = args.sip.rpartition(":")
     low, _, high = args.rtp_ports.partition("-")
 
+    from pausegate.logs import setup_logging
+
+    setup_logging("text", "INFO")
+    print(
+        f"pausegate recorder: SIP {args.sip} (udp+tcp), RTP {args.rtp_ports}, "
+        f"writing to {args.out}",
+        file=sys.stderr,
+    )
+
     async def main() -> int:
         await run_recorder(
             (host or "127.0.0.1", int(port)),
@@ -92,13 +103,34 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
     )
 
     async def main() -> int:
-        reply = await publish_command(
-            args.mqtt, args.protocol, args.prefix, scope, key, cmd, wait_reply_s=args.wait
-        )
+        import aiomqtt
+
+        if cmd.at_ms is not None:
+            age_ms = time.time() * 1000.0 - cmd.at_ms
+            if age_ms > 150:
+                print(
+                    f"pausegate ctl: warning: --at is {age_ms:.0f} ms old; audio older than "
+                    "rtp.holdback_ms when the command arrives has already reached the recorder",
+                    file=sys.stderr,
+                )
+        try:
+            reply = await publish_command(
+                args.mqtt, args.protocol, args.prefix, scope, key, cmd, wait_reply_s=args.wait
+            )
+        except TimeoutError:
+            print(
+                f"pausegate ctl: no reply within {args.wait} s: is a pausegate connected to this "
+                f"broker with topic prefix '{args.prefix}'?",
+                file=sys.stderr,
+            )
+            return 1
+        except (aiomqtt.MqttError, OSError) as exc:  # after TimeoutError, an OSError
+            print(f"pausegate ctl: cannot reach the broker at {args.mqtt}: {exc}", file=sys.stderr)
+            return 2
         if reply is None:
             print(f"{args.action} published for {scope} {key} (no reply with MQTT 3.1.1)")
             return 0
-        print(reply)
+        print(json.dumps(reply))
         return 0 if reply.get("ok") else 1
 
     return _run(main(), use_uvloop=False)
@@ -113,11 +145,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from pausegate.control.audit import verify_chain
 
-    ok, bad_line = verify_chain(Path(args.file))
+    try:
+        ok, bad_line = verify_chain(Path(args.file))
+    except OSError as exc:
+        print(f"pausegate audit verify: cannot read {args.file} ({exc.strerror})", file=sys.stderr)
+        return 2
     if ok:
-        print(f"{args.file}: chain intact")
+        print(f"{args.file}: chain intact (a cut-off tail is only detectable against a kept hash)")
         return 0
-    print(f"{args.file}: chain broken at line {bad_line}")
+    print(f"{args.file}: chain broken at line {bad_line} (its 'prev' does not match)")
     return 1
 
 
@@ -127,33 +163,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the media proxy")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    serve = sub.add_parser("serve", help="run the media proxy (flags override --config)")
     serve.add_argument("--config", type=Path, help="TOML configuration file")
-    serve.add_argument("--sip", metavar="HOST:PORT")
-    serve.add_argument("--rtp-ports", metavar="LOW-HIGH")
-    serve.add_argument("--recorder", metavar="SIP-URI")
-    serve.add_argument("--mqtt", metavar="URL")
-    serve.add_argument("--http", metavar="HOST:PORT")
-    serve.add_argument("--holdback-ms", type=int)
-    serve.add_argument("--instance-id")
-    serve.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    serve.add_argument("--sip", metavar="HOST:PORT", help="sip.listen (UDP and TCP)")
+    serve.add_argument("--rtp-ports", metavar="LOW-HIGH", help="rtp.ports, inclusive")
+    serve.add_argument("--recorder", metavar="SIP-URI", help="sip.recorder (required)")
+    serve.add_argument("--mqtt", metavar="URL", help="mqtt.url, mqtt[s]://[user:pass@]host:port")
+    serve.add_argument("--http", metavar="HOST:PORT", help="http.listen (metrics, control)")
+    serve.add_argument("--holdback-ms", type=int, help="rtp.holdback_ms (default 200)")
+    serve.add_argument("--instance-id", help="instance_id (default: host name)")
+    serve.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="any configuration key, dotted (e.g. gate.behaviour=drop); repeatable",
+    )
     serve.set_defaults(func=_cmd_serve)
 
-    rec = sub.add_parser("recorder", help="run the reference SIP recorder (WAV + sidecar)")
+    rec = sub.add_parser(
+        "recorder", help="run the reference SIP recorder (WAV + sidecar)", formatter_class=fmt
+    )
     rec.add_argument("--sip", default="127.0.0.1:5070", metavar="HOST:PORT")
     rec.add_argument("--advertise", default=None)
     rec.add_argument("--out", default="recordings", metavar="DIR")
     rec.add_argument("--rtp-ports", default="30000-30999", metavar="LOW-HIGH")
     rec.set_defaults(func=_cmd_recorder)
 
-    ctl = sub.add_parser("ctl", help="publish a pause or resume command over MQTT")
+    ctl = sub.add_parser(
+        "ctl", help="publish a pause or resume command over MQTT", formatter_class=fmt
+    )
     ctl.add_argument("action", choices=["pause", "resume"])
     target = ctl.add_mutually_exclusive_group(required=True)
     target.add_argument("--call", metavar="KEY")
     target.add_argument("--agent", metavar="ID")
-    ctl.add_argument("--at", type=float, metavar="MS", help="effective time, epoch ms")
-    ctl.add_argument("--id")
-    ctl.add_argument("--reason")
+    ctl.add_argument(
+        "--at",
+        type=float,
+        metavar="MS",
+        help="when it was asked for, epoch ms (default: when pausegate receives it)",
+    )
+    ctl.add_argument("--id", help="command id (idempotence); always send one")
+    ctl.add_argument("--reason", help="reason text for events and the ledger")
     ctl.add_argument("--source", default="pausegate-ctl")
     ctl.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", metavar="URL")
     ctl.add_argument("--protocol", type=int, choices=[3, 5], default=5)

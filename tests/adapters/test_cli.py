@@ -146,3 +146,24 @@ def test_wildcard_listen_without_advertise_is_refused(capsys: pytest.CaptureFixt
     code = main(["serve", "--sip", "0.0.0.0:5060", "--recorder", "sip:r@127.0.0.1"])
     assert code == 2
     assert "sip.advertise" in capsys.readouterr().err
+
+
+def test_ctl_without_a_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    port = _free_port()  # nothing listens there
+    code = main(["ctl", "pause", "--call", "c1", "--mqtt", f"mqtt://127.0.0.1:{port}"])
+    assert code == 2
+    assert "cannot reach the broker" in capsys.readouterr().err
+
+
+@pytest.mark.mosquitto
+def test_ctl_mqtt5_without_pausegate_times_out_clearly(
+    mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["ctl", "resume", "--call", "c1", "--mqtt", mosquitto.url, "--wait", "0.5"])
+    assert code == 1
+    assert "no reply within 0.5 s" in capsys.readouterr().err
+
+
+def test_audit_verify_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", str(tmp_path / "none.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err

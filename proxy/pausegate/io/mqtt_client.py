@@ -205,7 +205,10 @@ class MqttControl:
                 _log_state_change(event)
                 if self._audit is not None:
                     self._audit.append(event_record(event) or {})
-            elif isinstance(event, CallEnded) and (event.leaked_ms > 0 or not event.verified):
+            if isinstance(event, CallEnded) and self._audit is not None:
+                # The ledger (pauses, leaked_ms, verified) belongs in the audit chain too.
+                self._audit.append(event_record(event) or {})
+            if isinstance(event, CallEnded) and (event.leaked_ms > 0 or not event.verified):
                 log.warning(
                     "call ended with audio leaked or unverified: leaked_ms=%.1f verified=%s",
                     event.leaked_ms,
@@ -491,13 +494,16 @@ async def publish_command(
         props.ResponseTopic = answer_topic
         props.CorrelationData = nonce.encode()
         await client.publish(topic, payload, qos=1, retain=retain, properties=props)
-        async with asyncio.timeout(wait_reply_s):
-            async for message in client.messages:
-                _, correlation, _ = _props(message)
-                if correlation != nonce.encode() or not isinstance(message.payload, bytes):
-                    continue
-                with contextlib.suppress(ValueError):
-                    reply = json.loads(message.payload)
-                    if isinstance(reply, dict):
-                        return reply
-    raise TimeoutError("no reply")  # unreachable unless the broker ends the iteration
+        # The timeout is caught inside the client's context so that the client leaves
+        # cleanly and the caller sees a TimeoutError, not a disconnect error.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_reply_s):
+                async for message in client.messages:
+                    _, correlation, _ = _props(message)
+                    if correlation != nonce.encode() or not isinstance(message.payload, bytes):
+                        continue
+                    with contextlib.suppress(ValueError):
+                        reply = json.loads(message.payload)
+                        if isinstance(reply, dict):
+                            return reply
+    raise TimeoutError("no reply")
