@@ -142,6 +142,8 @@ def event_payload(event: GateEvent) -> dict[str, object]:
             )
             if event.clamped:
                 body["clamped"] = True
+            if event.paused:
+                body["leaked_ms"] = _ms(event.leaked_ms)
         case CommandRejected():
             body = _common("command_rejected", event.call)
             body.update(

@@ -166,7 +166,7 @@ class GateCore:
 
     # -- spans and state -----------------------------------------------------------------
 
-    def _recompute(self, gate: CallGate, now: float) -> None:
+    def _recompute(self, gate: CallGate, now: float) -> float:
         spans = list(gate.scope.spans())
         if gate.call.agent is not None and gate.call.agent in self._agents:
             spans.extend(self._agents[gate.call.agent].spans())
@@ -175,15 +175,21 @@ class GateCore:
             spans.append(self._loss_span)
         leaked = gate.set_spans(union(spans), now)
         self._stats.leaked_s += leaked
+        return leaked
 
     def _recompute_and_report(
         self, gate: CallGate, now: float, wall_ms: float, entry: TimelineEntry | None
     ) -> list[GateEvent]:
-        self._recompute(gate, now)
-        return self._report(gate, now, wall_ms, entry)
+        leaked = self._recompute(gate, now)
+        return self._report(gate, now, wall_ms, entry, leaked)
 
     def _report(
-        self, gate: CallGate, now: float, wall_ms: float, entry: TimelineEntry | None
+        self,
+        gate: CallGate,
+        now: float,
+        wall_ms: float,
+        entry: TimelineEntry | None,
+        leaked_s: float = 0.0,
     ) -> list[GateEvent]:
         paused = gate.paused_at(now)
         if paused == gate.paused:
@@ -206,6 +212,7 @@ class GateCore:
                 cmd.source if cmd else CONTROL_LOSS_SOURCE,
                 cmd.reason if cmd else CONTROL_LOSS_REASON,
                 entry.clamped if entry else False,
+                round(leaked_s * 1000.0, 3),
             )
         ]
 

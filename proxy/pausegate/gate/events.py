@@ -40,6 +40,7 @@ class CallStateChanged:
     source: str | None
     reason: str | None
     clamped: bool = False  # `at` was older than max_backdate_ms
+    leaked_ms: float = 0.0  # audio already sent when this pause arrived (SPEC §4)
 
 
 @dataclass(frozen=True, slots=True)

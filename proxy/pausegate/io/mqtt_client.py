@@ -85,6 +85,12 @@ def _log_state_change(event: CallStateChanged) -> None:
             "source": event.source,
         },
     )
+    if event.leaked_ms > 0:
+        log.warning(
+            "pause arrived after its audio had left: %.1f ms leaked to the recording",
+            event.leaked_ms,
+            extra={"call_id": event.call.call_id, "cmd_id": event.cmd_id},
+        )
 
 
 class ControlTarget(Protocol):

@@ -61,7 +61,7 @@ def test_paused_and_resumed() -> None:
     paused = CallStateChanged(CALL, True, 1000.0, 1500.0, 250.5, "id-1", "desk", "card", True)
     pubs = event_publications("pg", paused)
     event = body(pubs[0])
-    assert set(event) == COMMON | {"clamped"}
+    assert set(event) == COMMON | {"clamped", "leaked_ms"}
     assert event == {
         "event": "paused",
         "call_id": "c/1@host",
@@ -74,6 +74,7 @@ def test_paused_and_resumed() -> None:
         "source": "desk",
         "reason": "card",
         "clamped": True,
+        "leaked_ms": 0.0,
     }
     assert body(pubs[1])["paused"] is True
     assert body(pubs[1])["since"] == 1000
@@ -82,6 +83,7 @@ def test_paused_and_resumed() -> None:
     event = body(pubs[0])
     assert event["event"] == "resumed"
     assert "clamped" not in event
+    assert "leaked_ms" not in event  # a resume leaks nothing
     assert event["media_ms"] is None
     assert body(pubs[1])["paused"] is False
 

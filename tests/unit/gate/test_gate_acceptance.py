@@ -168,11 +168,13 @@ def test_future_resume_is_reported_by_the_timer() -> None:
 def test_late_pause_reports_what_already_left_as_leaked() -> None:
     sim = Sim.start()
     sim.packets(0, 38)  # released up to 1.98; arrivals up to 1.78
-    sim.command(Action.PAUSE, received=2.0, at=1.0)
+    outcome = sim.command(Action.PAUSE, received=2.0, at=1.0)
     sim.packets(39, 45)
     ended = sim.end()
     # Audio captured in [1.0, 1.78) already left: 780 ms.
     assert ended.leaked_ms == pytest.approx(780.0, abs=20.0)
+    (paused,) = [e for e in outcome.events if isinstance(e, CallStateChanged)]
+    assert paused.leaked_ms == pytest.approx(780.0, abs=20.0)  # said at once, SPEC §4
     stats = sim.core.statistics()
     assert stats.leaked_audio_seconds_total == pytest.approx(0.78, abs=0.02)
 
