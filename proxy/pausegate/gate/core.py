@@ -38,6 +38,8 @@ from pausegate.gate.statistics import GateStatistics, StatisticsAccumulator
 from pausegate.gate.timeline import INF, ScopeTimeline, Span, TimelineEntry, union
 
 COMPACT_EVERY_S = 60.0
+MAX_PENDING_KEYS = 10_000  # call keys with commands waiting for their call
+MAX_REMEMBERED_IDS = 200_000  # command ids kept for idempotence (at least an hour each)
 CONTROL_LOSS_SOURCE = "pausegate"
 CONTROL_LOSS_REASON = "control_loss"
 
@@ -50,6 +52,7 @@ class GateCore:
         self._agents: dict[str, ScopeTimeline] = {}
         self._pending: dict[str, list[tuple[float, TimelineEntry]]] = {}  # key -> (expiry, entry)
         self._ids: OrderedDict[str, float] = OrderedDict()  # id -> expiry (monotonic)
+        self._pending_next = INF  # earliest expiry in _pending
         self._order = 0
         self._loss_span: Span | None = None
         self._loss_closed: list[Span] = []
@@ -110,14 +113,24 @@ class GateCore:
                 self._stats.count_command(scope, cmd.action, "duplicate")
                 return CommandOutcome(True, self._state(scope, key, now), None, None)
             self._ids[cmd.id] = now + self.config.id_memory_s
+            if len(self._ids) > MAX_REMEMBERED_IDS:  # a flood of ids: forget the oldest
+                self._ids.popitem(last=False)
         entry = self._entry(cmd, now, wall_ms)
         events: list[GateEvent] = []
         match scope:
             case Scope.CALL:
                 gate = self.call(key)
                 if gate is None:
+                    if key not in self._pending and len(self._pending) >= MAX_PENDING_KEYS:
+                        # Bounded memory and per-command cost under a flood of unknown keys;
+                        # refused loudly (the publisher's reply says so), never dropped silently.
+                        self._stats.count_command(scope, cmd.action, "rejected")
+                        return CommandOutcome(
+                            False, None, None, "too many commands pending for unknown calls"
+                        )
                     expiry = now + self.config.pending_command_ttl_s
                     self._pending.setdefault(key, []).append((expiry, entry))
+                    self._pending_next = min(self._pending_next, expiry)
                     self._stats.count_command(scope, cmd.action, "pending")
                     return CommandOutcome(True, None, entry.effective_at_ms, None)
                 gate.scope.add(entry)
@@ -310,12 +323,17 @@ class GateCore:
             if expiry > now:
                 break
             del self._ids[key]
+        if now < self._pending_next:  # nothing pending has expired: skip the scan
+            return
+        nxt = INF
         for key in list(self._pending):
             alive = [(e, entry) for e, entry in self._pending[key] if e > now]
             if alive:
                 self._pending[key] = alive
+                nxt = min(nxt, min(e for e, _ in alive))
             else:
                 del self._pending[key]
+        self._pending_next = nxt
 
     # -- metrics -------------------------------------------------------------------------
 

@@ -192,3 +192,21 @@ def test_reconnect_within_the_grace_leaves_packets_alone_even_with_a_guard() -> 
     assert h.stream.release_rtp(data, 1.98, 2.03) is data  # inside the would-be guard
     assert h.core.set_control_connected(True, 2.031, wall(2.031)) == []
     assert h.gate.spans == ()
+
+
+def test_pending_commands_for_unknown_calls_are_bounded() -> None:
+    from pausegate.control.commands import Action, Command, Scope
+    from pausegate.gate import GateConfig, GateCore
+    from pausegate.gate import core as core_module
+
+    gate = GateCore(GateConfig())
+    limit = core_module.MAX_PENDING_KEYS
+    for i in range(limit):
+        assert gate.apply_command(Scope.CALL, f"k{i}", Command(Action.PAUSE), 1.0, 1000.0).ok
+    refused = gate.apply_command(Scope.CALL, "one-more", Command(Action.PAUSE), 1.0, 1000.0)
+    assert not refused.ok
+    assert refused.error == "too many commands pending for unknown calls"
+    # A key already pending may still be updated, and expiry frees room.
+    assert gate.apply_command(Scope.CALL, "k0", Command(Action.RESUME), 1.0, 1000.0).ok
+    later = 1.0 + GateConfig().pending_command_ttl_s + 1
+    assert gate.apply_command(Scope.CALL, "one-more", Command(Action.PAUSE), later, 9e5).ok
