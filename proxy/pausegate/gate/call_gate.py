@@ -8,7 +8,11 @@ Rules:
    released sample up to the last released arrival), the newly covered time
    is leaked: counted once, in ``leaked_s``.
 3. ``quiet_from <= arrival`` and ``now < quiet_until`` mean no span can touch
-   a packet: the streams' fast path.
+   a packet: the streams' fast path. ``quiet_end`` is the last guarded end at or
+   before ``now``: a packet whose first sample maps at or after it (and so arrived
+   after it) and that arrived before ``quiet_until`` touches no span either.
+   ``refresh_quiet`` recomputes only when ``now`` crosses a guarded start or the
+   spans change (the values depend on nothing else).
 """
 
 from __future__ import annotations
@@ -44,7 +48,12 @@ class CallGate:
         self.guarded: Guarded = ()
         self.quiet_from = -INF
         self.quiet_until = INF
+        self.quiet_end = -INF
         self.lookback_s = LOOKBACK_S
+        # refresh_quiet's values hold for now in [lo, hi) with this look-back (rule 3).
+        self._quiet_lo = INF
+        self._quiet_hi = -INF
+        self._quiet_lb = LOOKBACK_S
         self.released_until = -INF
         self.first_release: float | None = None
         self.media_start: float | None = None
@@ -115,6 +124,7 @@ class CallGate:
             else:
                 merged.append((lo_, hi_, s.behaviour or self._default))
         self.guarded = tuple(merged)
+        self._quiet_lo = INF  # new spans: recompute
         self.refresh_quiet(now)
         self.leaked_s += leaked
         if leaked > 0.0:
@@ -125,15 +135,20 @@ class CallGate:
         """Rule 3: the quiet gap around ``now``, for the streams' fast path."""
         if now > self._last_now:
             self._last_now = now
-        last_end = -INF
+        if self._quiet_lo <= now < self._quiet_hi and self._quiet_lb == self.lookback_s:
+            return  # the same guarded starts lie at or before now: nothing changed
+        last_start = last_end = -INF
         next_start = INF
         for s, e, _ in self.guarded:
             if s <= now:
                 last_end = max(last_end, e)
+                last_start = max(last_start, s)
             else:
                 next_start = min(next_start, s)
+        self.quiet_end = last_end
         self.quiet_from = last_end + self.lookback_s
         self.quiet_until = next_start
+        self._quiet_lo, self._quiet_hi, self._quiet_lb = last_start, next_start, self.lookback_s
 
     def saw_media(self, mapped: float) -> None:
         """A packet reached release: its first sample's mapped time opens the media (and

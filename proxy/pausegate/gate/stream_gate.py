@@ -8,9 +8,14 @@ Rules:
    now) touches a span or its packet arrived inside one; once withheld, every
    later packet of it (same SSRC and timestamp) is withheld too. Events are
    mapped through the audio's anchor but do not feed it (they may run ahead).
-4. Fast path: when no span can touch the packet (call.quiet_from <= arrival and
-   now < call.quiet_until) and nothing needs rewriting, only the anchor is fed
-   and ``data`` itself is returned.
+4. Fast path: when no span can touch the packet and nothing needs rewriting, only
+   the anchor is fed and ``data`` itself is returned. No span can touch it when
+   ``now < call.quiet_until`` (no span starts before now that did not before) and its
+   first sample maps at or after ``call.quiet_end`` (every span begun by now ended
+   before it; its samples end by its arrival): the slow path's decision, computed
+   exactly, so packets after a pause leave the slow path once their audio is clear of
+   it rather than a fixed look-back later. A withheld packet (a run noted) sends the
+   next packet the slow way, which closes the run.
 5. Peer data never raises: malformed packets are counted as invalid and dropped.
 """
 
@@ -107,7 +112,7 @@ class StreamGate(Anchor):
         call = self._call
         if (
             self._fast_ok
-            and call.quiet_from <= arrival
+            and call.quiet_end <= arrival
             and now < call.quiet_until
             and len(data) > 12
             and data[0] == 0x80
@@ -120,8 +125,13 @@ class StreamGate(Anchor):
                     d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
                     if d > 0 and arrival < self._a_until:
                         ext = self._a_ext + d
-                        off = arrival - (ext + (len(data) - 12) // bpt) / self._a_rate
-                        if -ANCHOR_JUMP_S <= off - self._a_offset <= ANCHOR_JUMP_S:
+                        rate = self._a_rate
+                        off = arrival - (ext + (len(data) - 12) // bpt) / rate
+                        base = self._a_offset
+                        if -ANCHOR_JUMP_S <= off - base <= ANCHOR_JUMP_S and (
+                            # what _observe returns: the first sample's mapped time
+                            (off if off < base else base) + ext / rate >= call.quiet_end
+                        ):
                             self._a_ts = ts
                             self._a_ext = ext
                             if off < self._a_cur:
@@ -135,7 +145,7 @@ class StreamGate(Anchor):
                             return data
                     elif (
                         self._observe(ssrc, ts, (len(data) - 12) // bpt, self._a_rate, arrival)
-                        >= arrival - call.lookback_s  # else a stall maps it early: look
+                        >= call.quiet_end  # else it may map into a span: look
                     ):
                         call.released_until = arrival
                         if (seq - self._fwd_seq) & 0xFFFF < 0x8000:
@@ -197,6 +207,7 @@ class StreamGate(Anchor):
         assert beh is not None
         call.note_withheld(now)
         self.runs.note(ssrc, m0 + cut[0][0] / rate, ts + cut[0][0], ts + cut[-1][1], seq)
+        self._fast_ok = False  # rule 4: the next forward closes the run the slow way
         if beh is Behaviour.SILENCE and codec.can_silence and ticks:
             if codec.silence_byte is not None and cut[0] == (0, ticks) and len(cut) == 1:
                 # The whole payload (sample codecs, G.722): one slice of cached silence.
