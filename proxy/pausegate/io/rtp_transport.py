@@ -11,7 +11,9 @@ Rules:
    hold-back. ``now`` passed to the gate is the same clock, so gate maths stays exact.
 3. Drain: the receive path drains once the FIFO head is ``DRAIN_BATCH_S`` overdue (so
    high packet rates drain in batches, not one call per packet); one ``loop.call_at``
-   timer armed for the head (+1 ms slack) only when none is armed covers quiet times.
+   timer armed for the head's due time, without slack, only when none is armed covers
+   quiet times. uvloop's timers have 1 ms resolution and may fire before the due time:
+   the drain checks ``time.monotonic()``, sends nothing early and re-arms.
    A packet never leaves before arrival + hold-back. Each due packet goes through its
    stream's gate, then ``transport.sendto`` from the egress socket to the recorder;
    the bytes returned by the gate are sent as they are.
@@ -54,7 +56,7 @@ __all__ = ["MediaEngine", "MediaStatistics", "MediaStream", "StreamGate", "raise
 
 Address = tuple[str, int]
 
-TIMER_SLACK_S = 0.001
+TIMER_SLACK_S = 0.0  # rule 3: never early either way; slack only adds latency
 DRAIN_BATCH_S = 0.0005
 # Forward-delay buckets above the hold-back (seconds of lateness); the last bucket is +Inf.
 LATENESS_BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -165,7 +167,7 @@ class MediaEngine:
         self.drain(now)
 
     def arm(self) -> None:
-        """Arm the one drain timer for the FIFO head (+ slack); only when none is armed."""
+        """Arm the one drain timer for the FIFO head's due time; only when none is armed."""
         q = self.queue
         if q and self.timer is None:
             self.timer = self.loop.call_at(
