@@ -240,7 +240,7 @@ class B2bua:
                     self._count(message)
                     out.append(SendMessage(message, target))
                 case RequestReceived(request, key, source):
-                    out += self._on_request(request, key, source, now)
+                    out += self._on_request_guarded(request, key, source, now)
                 case ResponseReceived(response, key):
                     out += self.rec.on_response(response, key, now)
                 case AckReceived(ack, _):
@@ -306,6 +306,19 @@ class B2bua:
         return CallLog(call.call_id, call.identity.agent, state, detail)
 
     # -- requests ---------------------------------------------------------------------------
+    def _on_request_guarded(
+        self, req: SipRequest, key: TxKey, source: Target, now: float
+    ) -> list[Effect]:
+        """A header parsed lazily (Require, To, ...) may turn out malformed: 400, never raise."""
+        try:
+            return self._on_request(req, key, source, now)
+        except SipParseError:
+            self.parse_errors += 1
+        try:
+            return self.respond(key, req, 400, now=now)
+        except SipParseError:  # not even a response can be built; the transaction times out
+            return []
+
     def _on_request(self, req: SipRequest, key: TxKey, source: Target, now: float) -> list[Effect]:
         if req.method == "CANCEL":
             return self.tel.on_cancel(req, key, now)

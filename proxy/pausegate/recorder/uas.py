@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,7 +152,11 @@ class RecorderUas:
                 case Send(message, target):
                     out.append(SendMessage(message, target))
                 case RequestReceived(request, key, source):
-                    out += self._on_request(request, key, source, now)
+                    try:
+                        out += self._on_request(request, key, source, now)
+                    except SipParseError:  # a lazily parsed header was malformed: 400
+                        with contextlib.suppress(SipParseError):
+                            out += self._respond(key, request, 400, None, now)
                 case AckReceived(ack, _):
                     call = self.calls.get(ack.call_id)
                     if call is not None and call.state is UasState.ANSWERED:

@@ -343,3 +343,27 @@ def test_bye_during_pending_reoffer_answers_it_487() -> None:
     net.from_tel(ua.request("INVITE", tel_sdp(version=2, port=22000)))
     net.from_tel(ua.request("BYE"))
     assert net.tel_responses(487)
+
+
+def test_malformed_require_header_is_answered_400_not_raised() -> None:
+    """A header parsed lazily (Require) that turns out malformed is a 400, not a crash."""
+    from pausegate.calls.b2bua import B2bua
+    from pausegate.calls.hooks import SendMessage
+    from pausegate.calls.settings import B2buaSettings
+    from pausegate.sip.layer import Target
+    from pausegate.sip.message import parse_message
+
+    settings = B2buaSettings(
+        ("127.0.0.1", 5060), "127.0.0.1", "sip:rec@127.0.0.1:5070", None, None, None, 10
+    )
+    core = B2bua(settings, local_port=5060, new_token=lambda: "tok")
+    raw = (
+        b"OPTIONS sip:pg@127.0.0.1 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-1\r\n"
+        b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:pg@127.0.0.1>\r\n"
+        b"Call-ID: bad-require\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        b"Require: <siprec\r\nContent-Length: 0\r\n\r\n"
+    )
+    effects = core.receive(parse_message(raw), Target("udp", ("127.0.0.1", 5099)), 0.0)
+    sent = [e.message for e in effects if isinstance(e, SendMessage)]
+    assert [m.status for m in sent] == [400]  # type: ignore[union-attr]
