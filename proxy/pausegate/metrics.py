@@ -307,27 +307,21 @@ class PausegateCollector(Collector):
         values, hists = self._gather()
         for spec in self._specs.values():
             match spec.kind:
-                case Kind.COUNTER:
-                    counter = CounterMetricFamily(spec.name, spec.doc, labels=spec.labels)
+                case Kind.COUNTER | Kind.GAUGE:
+                    cls = CounterMetricFamily if spec.kind is Kind.COUNTER else GaugeMetricFamily
+                    family = cls(spec.name, spec.doc, labels=spec.labels)
                     for labels, value in sorted(values[spec.name].items()):
-                        counter.add_metric(list(labels), value)
+                        family.add_metric(list(labels), value)
                     if not spec.labels and not values[spec.name]:
-                        counter.add_metric([], 0.0)
-                    yield counter
-                case Kind.GAUGE:
-                    gauge = GaugeMetricFamily(spec.name, spec.doc, labels=spec.labels)
-                    for labels, value in sorted(values[spec.name].items()):
-                        gauge.add_metric(list(labels), value)
-                    if not spec.labels and not values[spec.name]:
-                        gauge.add_metric([], 0.0)
-                    yield gauge
+                        family.add_metric([], 0.0)
+                    yield family
                 case Kind.HISTOGRAM:
                     hist = hists.get(spec.name) or HistogramSnapshot(
                         spec.buckets, (0,) * (len(spec.buckets) + 1), 0.0
                     )
-                    family = HistogramMetricFamily(spec.name, spec.doc, labels=[])
-                    family.add_metric([], _cumulative(hist), hist.sum)
-                    yield family
+                    histogram = HistogramMetricFamily(spec.name, spec.doc, labels=[])
+                    histogram.add_metric([], _cumulative(hist), hist.sum)
+                    yield histogram
 
 
 def _merge(a: HistogramSnapshot | None, b: HistogramSnapshot, name: str) -> HistogramSnapshot:
