@@ -32,6 +32,7 @@ from pausegate.calls.hooks import (
 )
 from pausegate.errors import ConfigError, ResourceExhausted
 from pausegate.io.sip_transport import SipTransport
+from pausegate.io.tasks import TaskScope
 from pausegate.sip.dialog import NewToken
 from pausegate.sip.layer import Target
 from pausegate.sip.message import SipMessage
@@ -60,8 +61,7 @@ class SipService:
         self.session_seed = session_seed
         self._core: B2bua | None = None
         self._transport: SipTransport | None = None
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._scope = TaskScope()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._idle = asyncio.Event()
@@ -70,8 +70,7 @@ class SipService:
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._scope.open()
         self._transport = SipTransport(self._on_data, self._on_send_failed, self._spawn)
         host, port = self.settings.listen
         try:
@@ -95,11 +94,7 @@ class SipService:
             self._timer = None
         if self._transport is not None:
             await self._transport.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tg is not None:
-            tg, self._tg = self._tg, None
-            await tg.__aexit__(None, None, None)
+        await self._scope.close()
 
     @property
     def port(self) -> int:
@@ -157,12 +152,7 @@ class SipService:
         self._run(self.core.send_failed(message, self._now()))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self._tg is None:
-            coro.close()
-            return
-        task = self._tg.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._scope.spawn(coro)
 
     def _run(self, effects: list[Effect]) -> None:
         for effect in effects:

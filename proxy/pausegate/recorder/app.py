@@ -18,6 +18,7 @@ from typing import Any
 from pausegate.calls.hooks import SendMessage
 from pausegate.errors import ResourceExhausted
 from pausegate.io.sip_transport import SipTransport
+from pausegate.io.tasks import TaskScope
 from pausegate.recorder.sink import RecordingSink
 from pausegate.recorder.uas import (
     CloseRecording,
@@ -50,16 +51,14 @@ class RecorderServer:
         self.finished: list[Path] = []  # directories of recordings closed so far
         self._core: RecorderUas | None = None
         self._transport: SipTransport | None = None
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._scope = TaskScope()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._scope.open()
         self._transport = SipTransport(self._on_data, self._on_send_failed, self._spawn)
         port = await self._transport.start(*self.listen)
         self._core = RecorderUas(self.advertise, port, lambda: secrets.token_hex(8))
@@ -70,11 +69,7 @@ class RecorderServer:
             self._timer.cancel()
         if self._transport is not None:
             await self._transport.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tg is not None:
-            tg, self._tg = self._tg, None
-            await tg.__aexit__(None, None, None)
+        await self._scope.close()
         await self.sink.close()
 
     @property
@@ -98,12 +93,7 @@ class RecorderServer:
         log.info("recorder could not send a SIP message")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self._tg is None:
-            coro.close()
-            return
-        task = self._tg.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._scope.spawn(coro)
 
     def _run(self, effects: list[UasEffect]) -> None:
         assert self._core is not None
