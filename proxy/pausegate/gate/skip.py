@@ -14,6 +14,9 @@ Rules:
 4. A removed packet at or below the highest forwarded one (reordering) changes
    nothing: what was sent cannot be renumbered. A forwarded packet that falls in
    a gap already closed has no number left: it is withheld (SPEC §1 allows more).
+   So is one that falls inside the open cut (from its first removed packet to its
+   last: a late or duplicate packet among removed ones): sending it would give its
+   number twice or close the cut short of packets already removed beyond it.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class SkipShift:
         ``cut_before(k)``: would the packet k packets before this one be cut?"""
         ext = self._extend(seq)
         cut = self._open
+        if cut is not None and cut[0] <= ext <= self._cut_hi:
+            return None  # rule 4: inside the open cut
         if cut is not None and ext > cut[0]:
             first = self._cut_hi + 1
             while first < ext and cut_before is not None and cut_before(ext - first):

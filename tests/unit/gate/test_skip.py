@@ -46,6 +46,29 @@ def test_a_packet_in_a_closed_gap_is_withheld() -> None:
     assert s.forward(6, 960, 160) is None  # 6 was not cut after all: no number left
 
 
+def test_a_late_packet_between_removed_ones_is_withheld() -> None:
+    # Found by the oracle property test: 11 and 13 removed, 12 (audio from before the
+    # span, arrived late) forwarded between them closed the cut short of 13, and a later
+    # cut then renumbered 15 onto 11, below the 12 already sent.
+    s = SkipShift(11, last_forwarded=10)
+    s.removed(11, 160 * 11)
+    s.removed(13, 160 * 13)
+    assert s.forward(12, 160 * 12, 160, lambda k: False) is None
+    s.removed(14, 160 * 14)
+    assert s.forward(15, 160 * 15, 160, lambda k: False) == (4, 160 * 4)  # 15 goes as 11
+
+
+def test_a_duplicate_of_the_first_removed_packet_is_withheld() -> None:
+    # Found by the oracle property test: 9 removed, then its duplicate forwarded (it
+    # arrived after the span) went out as 9, and 12 closing the cut went out as 9 too.
+    s = SkipShift(10, last_forwarded=8)
+    s.removed(10, 1600)
+    s.removed(9, 1440)
+    assert s.forward(9, 1440, 160) is None
+    assert s.forward(12, 1920, 160, lambda k: False) == (2, 320)  # 12 goes as 10
+    assert s.forward(11, 1760, 160) == (2, 320)  # 11 goes as 9: order kept
+
+
 def test_sequence_wrap_and_two_cuts() -> None:
     s = SkipShift(65534)
     s.removed(65534, 100)
