@@ -1,8 +1,13 @@
 """Relay CPU benchmark: MediaEngine (pass-through gate) vs a bare uvloop UDP relay, loopback only.
 
 Usage: python loadtest/relay_bench.py [--streams 300] [--seconds 10] [--warmup 3]
-       [--rounds N] [--real-gate]  (RELAY_BENCH_HOLDBACK_MS overrides the 200 ms hold-back)
-Writes results/relay_bench.json. Each relay runs in its own subprocess; its CPU time
+       [--rounds N] [--real-gate] [--paused]
+       (RELAY_BENCH_HOLDBACK_MS overrides the 200 ms hold-back)
+Modes: ``bare`` (the yardstick), ``engine`` (MediaEngine, pass-through gate), ``gate``
+(the real gate of unpaused PCMU calls), ``paused`` (every call paused: all silenced).
+Writes results/relay_bench.json. With two or more CPUs the relay runs pinned to the
+last one and the driver to the first (RELAY_BENCH_PIN=0: no pinning). Each relay runs
+in its own subprocess; its CPU time
 (utime + stime from /proc/<pid>/stat) over the measured window is divided by the packets
 sent to it in that window. The generator sends N streams of 20 ms PCMU (172-byte
 datagrams, 50 packets/s each), spread evenly over each 20 ms, from one socket, and
@@ -59,9 +64,11 @@ class BareRelay(asyncio.DatagramProtocol):
 
 
 def _gates(mode: str, streams: int, now: float) -> list[Any]:
-    """Pass-through gates, or (mode gate) the real StreamGate of an unpaused PCMU call."""
+    """Pass-through gates, or the real StreamGates of PCMU calls, unpaused (mode gate) or
+    paused from the start (mode paused)."""
     if mode == "engine":
         return [PassThroughGate()] * streams
+    from pausegate.control.commands import Action, Command, Scope
     from pausegate.gate import GateConfig, GateCore
     from pausegate.gate.events import CallIdentity
     from pausegate_codecs.registry import PCMU
@@ -72,6 +79,8 @@ def _gates(mode: str, streams: int, now: float) -> list[Any]:
     for i in range(streams):
         call, _ = core.add_call(CallIdentity(f"call-{i}", (f"call-{i}",), None), now, wall_ms)
         out.append(call.add_stream("0", {0: PCMU}))
+        if mode == "paused":
+            core.apply_command(Scope.CALL, f"call-{i}", Command(Action.PAUSE), now, wall_ms)
     return out
 
 
@@ -205,6 +214,15 @@ async def drive(mode: str, streams: int, seconds: float, warmup: float) -> dict[
     }
 
 
+def _pin_driver() -> None:
+    """Driver on the first CPU it may use, relays (children) on the last
+    (RELAY_BENCH_PIN=0: no pinning)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 1 and os.environ.get("RELAY_BENCH_PIN", "1") != "0":
+        os.environ["RELAY_BENCH_RELAY_CPU"] = str(cpus[-1])
+        os.sched_setaffinity(0, {cpus[0]})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--streams", type=int, default=300)
@@ -213,19 +231,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="alternate bare/engine this often")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "relay_bench.json")
     ap.add_argument("--real-gate", action="store_true", help="also run with pausegate's gate")
-    ap.add_argument("--serve", choices=["bare", "engine", "gate"], help=argparse.SUPPRESS)
+    ap.add_argument("--paused", action="store_true", help="also run with every call paused")
+    ap.add_argument("--serve", choices=["bare", "engine", "gate", "paused"], help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     args = ap.parse_args()
     import uvloop
 
     if args.serve:
+        if "RELAY_BENCH_RELAY_CPU" in os.environ:
+            os.sched_setaffinity(0, {int(os.environ["RELAY_BENCH_RELAY_CPU"])})
         src_host, src_port = args.source.rsplit(":", 1)
         dst_host, dst_port = args.target.rsplit(":", 1)
         uvloop.run(serve(args.serve, args.streams, (src_host, int(src_port)),
                          (dst_host, int(dst_port))))  # fmt: skip
         return
-    modes = ("bare", "engine", "gate") if args.real_gate else ("bare", "engine")
+    _pin_driver()
+    modes = ("bare", "engine") + ("gate",) * args.real_gate + ("paused",) * args.paused
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode in modes:
@@ -247,9 +269,10 @@ def main() -> None:
         "note": "best (min) of the rounds per mode; the medians are also given",
         "runs": runs,
     }
-    if "gate" in best:
-        result["gate_cpu_us_per_packet"] = best["gate"]
-        result["gate_ratio"] = best["gate"] / best["bare"]
+    for mode in ("gate", "paused"):
+        if mode in best:
+            result[f"{mode}_cpu_us_per_packet"] = best[mode]
+            result[f"{mode}_ratio"] = best[mode] / best["bare"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"bare {best['bare']:.2f} us/pkt, engine {best['engine']:.2f} us/pkt, "

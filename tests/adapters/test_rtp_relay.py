@@ -479,3 +479,64 @@ async def test_close_call_with_packets_held_drops_them_and_wakes_waiters(
     stats = engine.statistics()
     assert (stats.rtp_forwarded, stats.rtp_no_target, stats.held) == (0, 3, 0)
     assert engine.last_activity("c1") is None  # the call is gone
+
+
+@pytest.mark.asyncio
+async def test_a_new_recorder_address_takes_the_next_packets(
+    engine: MediaEngine, peers: Peers
+) -> None:
+    # Egress sockets are connected to the recorder (rtp_stream rule 6): a re-INVITE that
+    # moves the recorder reconnects them, and the recorder's RTCP from the new address is
+    # still heard (counted and dropped).
+    tel, rec, rec_rtcp = peers
+    stream = await wired(engine, peers)
+    tel.send(rtp(1), stream.ingress_rtp_port)
+    assert (await rec.recv())[0] == rtp(1)
+    moved, moved_rtcp = await make_peer(), await make_peer()
+    try:
+        stream.set_target(moved.addr, moved_rtcp.addr, rtcp_mux=False)
+        tel.send(rtp(2), stream.ingress_rtp_port)
+        tel.send(rtcp_sr(), stream.ingress_rtcp_port)
+        assert (await moved.recv())[0] == rtp(2)
+        assert (await moved_rtcp.recv())[0] == rtcp_sr()
+        assert await rec.nothing_within(HOLDBACK_S * 2)
+        moved.send(rtcp_sr(), stream.egress_rtp_port)
+        async with asyncio.timeout(WAIT_S):
+            while engine.statistics().from_recorder < 1:  # noqa: ASYNC110 - a plain counter
+                await asyncio.sleep(0.005)
+        stream.set_target(rec.addr, None, rtcp_mux=True)  # back, and muxed now
+        tel.send(rtp(3), stream.ingress_rtp_port)
+        tel.send(rtcp_sr(), stream.ingress_rtcp_port)
+        got = {(await rec.recv())[0] for _ in range(2)}
+        assert got == {rtp(3), rtcp_sr()}
+        assert rec_rtcp.queue.empty()
+    finally:
+        for p in (moved, moved_rtcp):
+            assert p.transport is not None
+            p.transport.close()
+
+
+@pytest.mark.asyncio
+async def test_a_recorder_that_went_away_costs_counted_errors_not_the_loop(
+    engine: MediaEngine, peers: Peers
+) -> None:
+    # A connected UDP socket hears the ICMP port-unreachable of a closed recorder port:
+    # the next send (or the loop's read) fails. Counted; the other streams carry on.
+    tel, rec, _ = peers
+    gone = await make_peer()
+    gone_addr = gone.addr
+    assert gone.transport is not None
+    gone.transport.close()
+    lost = await engine.open_stream("lost", "0", PassThroughGate())
+    lost.set_source(tel.addr, None, rtcp_mux=True)
+    lost.set_target(gone_addr, None, rtcp_mux=True)
+    alive = await wired(engine, peers, call_id="alive")
+    for i in range(6):
+        tel.send(rtp(i), lost.ingress_rtp_port)
+        tel.send(rtp(100 + i), alive.ingress_rtp_port)
+        await asyncio.sleep(0.01)
+    got = [(await rec.recv())[0] for _ in range(6)]
+    assert got == [rtp(100 + i) for i in range(6)]
+    stats = engine.statistics()
+    assert stats.socket_errors >= 1  # the ICMP errors, seen by a send or the loop's read
+    assert stats.rtp_forwarded >= 6

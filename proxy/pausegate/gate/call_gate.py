@@ -12,7 +12,11 @@ Rules:
    before ``now``: a packet whose first sample maps at or after it (and so arrived
    after it) and that arrived before ``quiet_until`` touches no span either.
    ``refresh_quiet`` recomputes only when ``now`` crosses a guarded start or the
-   spans change (the values depend on nothing else).
+   spans change (the values depend on nothing else), and copies ``quiet_end`` and
+   ``quiet_until`` into every stream: the fast path reads its own object only.
+4. ``released_until`` (the last released arrival) is the latest of the streams' own
+   (``StreamGate.released_until``): release order is arrival order, so that is the
+   arrival of the last packet any stream released.
 """
 
 from __future__ import annotations
@@ -34,6 +38,33 @@ Guarded = tuple[tuple[float, float, Behaviour], ...]
 class CallGate:
     """The gate's view of one call; the SIP side adds its streams."""
 
+    __slots__ = (
+        "_await_apply",
+        "_cuts",
+        "_default",
+        "_guard_s",
+        "_last_now",
+        "_on_apply_delay",
+        "_quiet_hi",
+        "_quiet_lb",
+        "_quiet_lo",
+        "call",
+        "first_release",
+        "guarded",
+        "leaked_s",
+        "lookback_s",
+        "media_start",
+        "paused",
+        "quiet_end",
+        "quiet_from",
+        "quiet_until",
+        "scope",
+        "spans",
+        "started",
+        "streams",
+        "verified",
+    )
+
     def __init__(
         self,
         call: CallIdentity,
@@ -54,7 +85,6 @@ class CallGate:
         self._quiet_lo = INF
         self._quiet_hi = -INF
         self._quiet_lb = LOOKBACK_S
-        self.released_until = -INF
         self.first_release: float | None = None
         self.media_start: float | None = None
         self.leaked_s = 0.0
@@ -72,8 +102,14 @@ class CallGate:
 
     def add_stream(self, label: str, codecs: Mapping[int, Codec]) -> StreamGate:
         stream = StreamGate(self, label, codecs)
+        stream.quiet_end, stream.quiet_until = self.quiet_end, self.quiet_until
         self.streams.append(stream)
         return stream
+
+    @property
+    def released_until(self) -> float:
+        """Rule 4: the arrival of the last packet released (-inf before the first)."""
+        return max((s.released_until for s in self.streams), default=-INF)
 
     def update_stream(self, stream: StreamGate, codecs: Mapping[int, Codec]) -> None:
         """Re-INVITE, hold/unhold or codec change: the pause carries on (SPEC §4)."""
@@ -105,8 +141,9 @@ class CallGate:
         old = [(s.start, s.end) for s in self.spans]
         new = [(s.start, s.end) for s in spans]
         leaked = 0.0
-        if self.media_start is not None and self.released_until > self.media_start:
-            lo, hi = self.media_start, self.released_until
+        released_until = self.released_until
+        if self.media_start is not None and released_until > self.media_start:
+            lo, hi = self.media_start, released_until
             grown = difference(new, old)
             leaked = measure((max(s, lo), min(e, hi)) for s, e in grown if min(e, hi) > max(s, lo))
         old_starts = {s.start for s in self.spans}
@@ -148,6 +185,8 @@ class CallGate:
         self.quiet_end = last_end
         self.quiet_from = last_end + self.lookback_s
         self.quiet_until = next_start
+        for stream in self.streams:
+            stream.quiet_end, stream.quiet_until = last_end, next_start
         self._quiet_lo, self._quiet_hi, self._quiet_lb = last_start, next_start, self.lookback_s
 
     def saw_media(self, mapped: float) -> None:

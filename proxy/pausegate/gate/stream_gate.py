@@ -10,13 +10,17 @@ Rules:
    mapped through the audio's anchor but do not feed it (they may run ahead).
 4. Fast path: when no span can touch the packet and nothing needs rewriting, only
    the anchor is fed and ``data`` itself is returned. No span can touch it when
-   ``now < call.quiet_until`` (no span starts before now that did not before) and its
-   first sample maps at or after ``call.quiet_end`` (every span begun by now ended
+   ``now < quiet_until`` (no span starts before now that did not before) and its
+   first sample maps at or after ``quiet_end`` (every span begun by now ended
    before it; its samples end by its arrival): the slow path's decision, computed
    exactly, so packets after a pause leave the slow path once their audio is clear of
    it rather than a fixed look-back later. A withheld packet (a run noted) sends the
    next packet the slow way, which closes the run.
 5. Peer data never raises: malformed packets are counted as invalid and dropped.
+6. Paused fast path: a plain packet (``0x80``, 12-byte header) of a sample codec that
+   arrived inside a `silence` span is cut whole by rule 2's arrival rule; it leaves as
+   its header plus one cached run of silence, with the anchor fed and the run noted
+   exactly as the slow path does (no DTMF memory, no skip shift in force).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _SEQ_TS = struct.Struct("!HI")
+_unpack_seq_ts_ssrc = _SEQ_TS_SSRC.unpack_from
+_SILENCE = Behaviour.SILENCE
 EVENT_MEMORY_S = 2.0
 _BEHAVIOUR_CODE = {Behaviour.SILENCE: 0, Behaviour.DROP: 1, Behaviour.SKIP: 2, Behaviour.SIGNAL: 1}
 
@@ -64,11 +70,17 @@ class StreamGate(Anchor):
         "_fwd_ssrc",
         "_ptime_ticks",
         "_shifts",
+        "_sil",
+        "_sil_pt",
+        "_whole",
         "dropped",
         "dtmf_withheld",
         "forwarded",
         "invalid",
         "label",
+        "quiet_end",
+        "quiet_until",
+        "released_until",
         "runs",
         "silenced",
     )
@@ -82,7 +94,11 @@ class StreamGate(Anchor):
         self._shifts: dict[int, SkipShift] = {}  # ssrc -> what skip removed
         self._fast_ok = False  # the first packet goes the slow way (media start)
         self._fwd_seq = self._fwd_ssrc = -1  # the highest packet forwarded (skip rule 4)
+        self.quiet_end = -math.inf  # copies of the call's (call_gate rule 3)
+        self.quiet_until = math.inf
+        self.released_until = -math.inf  # the last arrival this stream released
         self.runs = ledger.RunRecorder()
+        self._sil, self._sil_pt = b"", -1  # the last whole-payload silence built (rule 6)
         self._set_codecs(codecs)
 
     def _set_codecs(self, codecs: Mapping[int, Codec]) -> None:
@@ -93,6 +109,12 @@ class StreamGate(Anchor):
             if c.bytes_per_tick:
                 self._bpt_by_rate.setdefault(c.clock_rate, {})[pt] = c.bytes_per_tick
         self._fast_bpt = self._bpt_by_rate.get(self._a_rate, {})
+        # Rule 6: codecs a whole payload of which one cached run of silence replaces.
+        self._whole = {
+            pt: (c.bytes_per_tick, c.clock_rate, c)
+            for pt, c in self._codecs.items()
+            if c.silence_byte is not None and c.bytes_per_tick and not (c.is_dtmf or c.is_cn)
+        }
         audio = [(pt, c) for pt, c in self._codecs.items() if not (c.is_dtmf or c.is_cn)]
         self._audio_pt: int | None = audio[0][0] if audio else None
         self._ptime_ticks = audio[0][1].clock_rate // 50 if audio else 160  # 20 ms
@@ -109,17 +131,16 @@ class StreamGate(Anchor):
 
     def release_rtp(self, data: bytes, arrival: float, now: float) -> bytes | None:
         """Decide one packet as it leaves the hold-back: ``data``, new bytes, or None."""
-        call = self._call
         if (
             self._fast_ok
-            and call.quiet_end <= arrival
-            and now < call.quiet_until
+            and self.quiet_end <= arrival
+            and now < self.quiet_until
             and len(data) > 12
             and data[0] == 0x80
         ):
             bpt = self._fast_bpt.get(data[1] & 0x7F)
             if bpt:
-                seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+                seq, ts, ssrc = _unpack_seq_ts_ssrc(data, 2)
                 if ssrc == self._a_ssrc:
                     # Rule 1 inline for the common case: in order, same block, no jump.
                     d = ((ts - self._a_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
@@ -130,7 +151,7 @@ class StreamGate(Anchor):
                         base = self._a_offset
                         if -ANCHOR_JUMP_S <= off - base <= ANCHOR_JUMP_S and (
                             # what _observe returns: the first sample's mapped time
-                            (off if off < base else base) + ext / rate >= call.quiet_end
+                            (off if off < base else base) + ext / rate >= self.quiet_end
                         ):
                             self._a_ts = ts
                             self._a_ext = ext
@@ -138,25 +159,68 @@ class StreamGate(Anchor):
                                 self._a_cur = off
                                 if off < self._a_offset:
                                     self._a_offset = off
-                            call.released_until = arrival
+                            self.released_until = arrival
                             if (seq - self._fwd_seq) & 0xFFFF < 0x8000:
                                 self._fwd_seq = seq  # the highest sent (skip rule 4)
                             self.forwarded += 1
                             return data
                     elif (
                         self._observe(ssrc, ts, (len(data) - 12) // bpt, self._a_rate, arrival)
-                        >= call.quiet_end  # else it may map into a span: look
+                        >= self.quiet_end  # else it may map into a span: look
                     ):
-                        call.released_until = arrival
+                        self.released_until = arrival
                         if (seq - self._fwd_seq) & 0xFFFF < 0x8000:
                             self._fwd_seq = seq
                         self.forwarded += 1
                         return data
         try:
+            if (
+                not (self._events or self._shifts)
+                and len(data) > 12
+                and data[0] == 0x80
+                and (data[1] & 0x7F) in self._whole
+            ):
+                out = self._silence_whole(data, arrival, now)
+                if out is not None:
+                    return out
             return self._release_slow(data, arrival, now)
         except (RtpError, IndexError, struct.error):
             self.invalid += 1
             return None
+
+    def _silence_whole(self, data: bytes, arrival: float, now: float) -> bytes | None:
+        """Rule 6: a plain packet (12-byte header, no padding) of a sample codec that
+        arrived inside a `silence` span: the slow path's outcome without its general
+        machinery. None (nothing changed) when that is not the case."""
+        call = self._call
+        call.refresh_quiet(now)
+        for s, e, b in call.guarded:
+            if s <= arrival < e:
+                if b is not _SILENCE:
+                    return None
+                break
+        else:
+            return None
+        pt = data[1] & 0x7F
+        bpt, rate, codec = self._whole[pt]
+        seq, ts, ssrc = _unpack_seq_ts_ssrc(data, 2)
+        n = len(data) - 12
+        ticks = n // bpt
+        m0 = self._observe(ssrc, ts, ticks, rate, arrival)
+        call.saw_media(m0)
+        self._audio_pt = pt
+        if ticks:
+            self._ptime_ticks = ticks
+        call.note_withheld(now)
+        self.runs.note(ssrc, m0, ts, ts + ticks, seq)
+        self._fast_ok = False
+        sil = self._sil
+        if self._sil_pt != pt or len(sil) != n:
+            sil = self._sil = codec.silence(n)
+            self._sil_pt = pt
+        self.released_until = arrival
+        self.silenced += 1
+        return data[:12] + sil  # header as it came, payload all silence: as built
 
     def _release_slow(self, data: bytes, arrival: float, now: float) -> bytes | None:
         start, end = check_rtp(data)
@@ -213,13 +277,13 @@ class StreamGate(Anchor):
                 # The whole payload (sample codecs, G.722): one slice of cached silence.
                 sil = codec.silence(end - start)
                 out = data[:start] + sil + data[end:]
-                call.released_until = arrival
+                self.released_until = arrival
                 self.silenced += 1
                 if out[start:end] != sil or out[:start] != data[:start]:  # SPEC §5 verified
                     call.verified = False
                 return self._shift(out, seq, ts, ssrc) if self._shifts else out
             out = silence_cut(data, start, end, codec, cut, ticks)
-            call.released_until = arrival  # the samples outside the spans did leave
+            self.released_until = arrival  # the samples outside the spans did leave
             self.silenced += 1
             if not verify_cut(out, data, start, end, codec, cut):
                 call.verified = False
@@ -238,8 +302,7 @@ class StreamGate(Anchor):
     ) -> bytes | None:
         if ssrc != self._fwd_ssrc or (seq - self._fwd_seq) & 0xFFFF < 0x8000:
             self._fwd_seq, self._fwd_ssrc = seq, ssrc  # the highest sent (skip rule 4)
-        call = self._call
-        call.released_until = arrival
+        self.released_until = arrival
         self.forwarded += 1
         self._fast_ok = not self._events and not self._shifts
         return self._shift(data, seq, ts, ssrc, m0, ticks)

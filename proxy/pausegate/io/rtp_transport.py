@@ -15,16 +15,18 @@ Rules:
    quiet times. uvloop's timers have 1 ms resolution and may fire before the due time:
    the drain checks ``time.monotonic()``, sends nothing early and re-arms.
    A packet never leaves before arrival + hold-back. Each due packet goes through its
-   stream's gate, then ``transport.sendto`` from the egress socket to the recorder;
-   the bytes returned by the gate are sent as they are.
+   stream's gate, then out of the egress socket connected to the recorder
+   (``pausegate.io.rtp_stream`` rule 6); the bytes returned by the gate are sent as
+   they are.
 4. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
    the recorder muxes).
 5. Forward-delay histogram: each drain batch is recorded once, at the delay of its
    oldest packet, weighted by the packets it sent (an upper bound; O(1) per batch).
 6. A gate that raises (our bug) has its packet withheld and counted in
-   ``gate_errors``; a send that raises (a transport the loop closed) is counted in
-   ``socket_errors``. Erring towards silence keeps the one rule; the drain never stops
-   half-way, so one stream's fault never stalls the others.
+   ``gate_errors``; a send that raises (a full socket buffer, an ICMP error, a socket
+   closed under us) is counted in ``socket_errors``. Erring towards silence keeps the
+   one rule; the drain never stops half-way, so one stream's fault never stalls the
+   others.
 7. Ports: each stream takes two pairs (ingress, egress); a pair the OS refuses
    (EADDRINUSE, EACCES) is marked unusable and another is tried.
 """
@@ -190,12 +192,12 @@ class MediaEngine:
             if rtcp:
                 self._send_rtcp(s, data, arrival, now)
                 continue
-            dst = s.dst_rtp
-            if dst is None:
+            send = s.send_rtp
+            if send is None:
                 self.rtp_no_target += 1
                 continue
             try:
-                out = s.gate.release_rtp(data, arrival, now)
+                out = s.release_rtp(data, arrival, now)
             except Exception:
                 self.gate_errors += 1
                 continue
@@ -203,8 +205,8 @@ class MediaEngine:
                 self.rtp_dropped += 1
                 continue
             try:
-                s.out_rtp.sendto(out, dst)  # type: ignore[union-attr]
-            except Exception:  # a transport the loop closed under us: count, keep draining
+                send(out)
+            except Exception:  # full buffer, ICMP error, closed socket: count, keep draining
                 self.socket_errors += 1
                 continue
             fwd += 1
@@ -219,8 +221,8 @@ class MediaEngine:
             self.arm()
 
     def _send_rtcp(self, s: MediaStream, data: bytes, arrival: float, now: float) -> None:
-        dst = s.dst_rtcp
-        if dst is None:
+        send = s.send_rtcp
+        if send is None:
             self.rtcp_no_target += 1
             return
         try:
@@ -232,7 +234,7 @@ class MediaEngine:
             self.rtcp_dropped += 1
             return
         try:
-            s.out_rtcp.sendto(out, dst)  # type: ignore[union-attr]
+            send(out)
         except Exception:
             self.socket_errors += 1
             return
@@ -282,7 +284,7 @@ class MediaEngine:
             self.ports.release(ingress[0], now)
             self.ports.release(egress[0], now)
             raise
-        s.out_rtp, s.out_rtcp = s._transports[2], s._transports[3]
+        s._egress = (egress[1], egress[2])
         self._calls.setdefault(call_id, []).append(s)
         return s
 

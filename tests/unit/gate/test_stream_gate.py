@@ -290,3 +290,34 @@ def test_a_stall_longer_than_the_look_back_after_a_pause_still_withholds() -> No
     # old packets 45..54 captured inside the span arrives 3 s later, after the look-back.
     out = {i: h.release(pkt(i), 4.0 + 0.001 * i) for i in range(45, 55)}
     assert all(silenced(out[i]) for i in range(46, 54))  # samples inside [0.9, 1.1)
+
+
+def test_the_paused_fast_path_decides_as_the_slow_path_does() -> None:
+    # stream_gate rule 6: a plain packet arriving inside a silence span leaves the short
+    # way; the same traffic through a stream that always takes the slow way must give the
+    # same bytes, counters, anchor, ledger and leaks (PCMU, PCMA, a marker, a jitter, an
+    # SSRC change, a DTMF event, a partly covered packet at each edge).
+    def traffic(h: Harness, slow: bool) -> list[bytes | None]:
+        if slow:
+            h.stream._whole = {}  # no codec qualifies: every packet the slow way
+        out = [h.release(pkt(i), arrival(i)) for i in range(30)]
+        h.command(0.8, "pause", at_s=0.7031)
+        for i in range(30, 70):
+            jitter = 0.004 if i % 7 == 0 else 0.0
+            ssrc = SSRC if i < 50 else SSRC + 1
+            pt = 8 if 55 <= i < 60 else 0
+            out.append(h.release(pkt(i, pt=pt, ssrc=ssrc, marker=i == 40), arrival(i) + jitter))
+            if i == 64:
+                h.command(1.3, "resume", at_s=1.2555)
+        out += [h.release(pkt(i, ssrc=SSRC + 1), arrival(i)) for i in range(70, 90)]
+        return out
+
+    fast, slow = Harness(), Harness()
+    got_fast, got_slow = traffic(fast, False), traffic(slow, True)
+    assert got_fast == got_slow
+    assert any(o is not None and o[12:] == b"\xff" * 160 for o in got_fast)
+    assert any(o is not None and o[12:] == b"\xd5" * 160 for o in got_fast)  # PCMA silence
+    for name in ("forwarded", "silenced", "dropped", "invalid", "released_until", "_a_offset"):
+        assert getattr(fast.stream, name) == getattr(slow.stream, name), name
+    end_fast, end_slow = fast.end(3.0), slow.end(3.0)
+    assert end_fast == end_slow
