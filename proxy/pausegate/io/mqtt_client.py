@@ -297,6 +297,7 @@ class MqttControl:
                 self.connected.clear()
                 return
             except aiomqtt.MqttError as exc:
+                _retrieve_disconnect(client)
                 self._tell_connected(False)
                 log.warning(
                     "mqtt connection lost or refused, retrying",
@@ -455,6 +456,15 @@ class MqttControl:
             log.info("mqtt command with an invalid response topic: no reply")
             return
         self._enqueue(_Outgoing(response_topic, reply_payload(outcome), correlation=correlation))
+
+
+def _retrieve_disconnect(client: aiomqtt.Client) -> None:
+    """aiomqtt 2.x keeps the reason of a lost connection in a future it replaces on the
+    next connect; nobody awaits it, so asyncio logged "Future exception was never
+    retrieved" at garbage collection. Mark it retrieved (the error is logged by us)."""
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future) and fut.done() and not fut.cancelled():
+        fut.exception()
 
 
 async def publish_command(
