@@ -17,6 +17,10 @@ Rules:
 4. ``released_until`` (the last released arrival) is the latest of the streams' own
    (``StreamGate.released_until``): release order is arrival order, so that is the
    arrival of the last packet any stream released.
+5. ``next_boundary``: the published state (``paused_at``) and the quiet gap change only
+   at a span start or end or a guarded start, so the core's ticker skips a call until
+   ``now`` reaches the next one (new spans reset it): per tick, one comparison for a
+   call with nothing due instead of its whole state (1000 calls at 20 ticks/s).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class CallGate:
         "leaked_s",
         "lookback_s",
         "media_start",
+        "next_boundary",
         "paused",
         "quiet_end",
         "quiet_from",
@@ -90,6 +95,7 @@ class CallGate:
         self.leaked_s = 0.0
         self.verified = True
         self.paused = False  # as last published
+        self.next_boundary = -INF  # rule 5: the ticker looks at this call from then on
         self.started = -INF  # monotonic time of add_call
         self._last_now = -INF  # the latest `now` the core passed in
         self._cuts: list[tuple[float, float]] = []  # what skip removed, mapped times
@@ -163,6 +169,7 @@ class CallGate:
         self.guarded = tuple(merged)
         self._quiet_lo = INF  # new spans: recompute
         self.refresh_quiet(now)
+        self.next_boundary = -INF  # rule 5: the ticker looks again at once
         self.leaked_s += leaked
         if leaked > 0.0:
             self.verified = False  # SPEC §5: audio inside a paused span has left
@@ -188,6 +195,20 @@ class CallGate:
         for stream in self.streams:
             stream.quiet_end, stream.quiet_until = last_end, next_start
         self._quiet_lo, self._quiet_hi, self._quiet_lb = last_start, next_start, self.lookback_s
+
+    def find_next_boundary(self, now: float) -> float:
+        """Rule 5: the first span start or end, or guarded start, after ``now``."""
+        nb = INF
+        for s in self.spans:
+            if now < s.start < nb:
+                nb = s.start
+            if now < s.end < nb:
+                nb = s.end
+        for lo, _, _ in self.guarded:
+            if now < lo < nb:
+                nb = lo
+        self.next_boundary = nb
+        return nb
 
     def saw_media(self, mapped: float) -> None:
         """A packet reached release: its first sample's mapped time opens the media (and

@@ -282,8 +282,11 @@ class GateCore:
                 self._recompute(gate, now)
         events: list[GateEvent] = []
         for gate in self._calls.values():
+            if now < gate.next_boundary:  # call_gate rule 5: nothing changed since
+                continue
             gate.refresh_quiet(now)
             events.extend(self._report(gate, now, wall_ms, None))
+            gate.find_next_boundary(now)
         return events
 
     def next_deadline(self) -> float | None:

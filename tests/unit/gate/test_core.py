@@ -210,3 +210,29 @@ def test_pending_commands_for_unknown_calls_are_bounded() -> None:
     assert gate.apply_command(Scope.CALL, "k0", Command(Action.RESUME), 1.0, 1000.0).ok
     later = 1.0 + GateConfig().pending_command_ttl_s + 1
     assert gate.apply_command(Scope.CALL, "one-more", Command(Action.PAUSE), later, 9e5).ok
+
+
+def test_ticker_reports_each_calls_boundary_and_skips_calls_with_nothing_due() -> None:
+    core = GateCore(GateConfig())
+    gates = []
+    for i in range(50):
+        g, _ = core.add_call(CallIdentity(f"c{i}", (f"c{i}",), None), 1.0, wall(1.0))
+        gates.append(g)
+    pause = Command(Action.PAUSE, id="p")
+    core.apply_command(Scope.CALL, "c7", pause, 2.0, wall(2.0))
+    resume = Command(Action.RESUME, at_ms=wall(4.0), id="r")  # a future resume
+    core.apply_command(Scope.CALL, "c7", resume, 2.5, wall(2.5))
+    assert core.handle_timer(3.0, wall(3.0)) == []
+    # Calls with no span have nothing due until a span appears.
+    assert all(g.next_boundary == float("inf") for g in gates if g is not gates[7])
+    (ev,) = core.handle_timer(4.0, wall(4.0))
+    assert isinstance(ev, CallStateChanged)
+    assert (ev.call.call_id, ev.paused, ev.at_ms) == ("c7", False, wall(4.0))
+    # A new span on another call makes the ticker look at it again.
+    core.apply_command(Scope.CALL, "c9", Command(Action.PAUSE, id="p9"), 5.0, wall(5.0))
+    core.apply_command(
+        Scope.CALL, "c9", Command(Action.RESUME, at_ms=wall(6.0), id="r9"), 5.1, wall(5.1)
+    )
+    (ev,) = core.handle_timer(6.05, wall(6.05))
+    assert (ev.call.call_id, ev.paused) == ("c9", False)  # type: ignore[attr-defined]
+    assert core.handle_timer(7.0, wall(7.0)) == []
