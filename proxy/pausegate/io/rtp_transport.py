@@ -186,7 +186,8 @@ class MediaEngine:
         limit = now - self.holdback_s
         popleft = q.popleft
         oldest = q[0][0] if q else now
-        fwd = 0
+        outs = []
+        push = outs.append
         while q and q[0][0] <= limit:
             arrival, s, data, rtcp = popleft()
             if rtcp:
@@ -204,8 +205,13 @@ class MediaEngine:
             if out is None:
                 self.rtp_dropped += 1
                 continue
+            push(send)
+            push(out)
+        fwd = 0
+        it = iter(outs)
+        for send in it:
             try:
-                send(out)
+                send(next(it))
             except Exception:  # full buffer, ICMP error, closed socket: count, keep draining
                 self.socket_errors += 1
                 continue
