@@ -27,6 +27,7 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -346,8 +347,16 @@ class MqttControl:
                     properties = _properties(PacketTypes.PUBLISH)
                     properties.CorrelationData = item.correlation
                 try:
+                    # No per-message timeout: asyncio.wait_for would wrap each PUBACK wait
+                    # in a task and a timer. A broker that stops acknowledging is caught
+                    # by the keepalive, whose disconnect cancels this task (_serve).
                     await client.publish(
-                        item.topic, item.payload, qos=1, retain=item.retained, properties=properties
+                        item.topic,
+                        item.payload,
+                        qos=1,
+                        retain=item.retained,
+                        properties=properties,
+                        timeout=math.inf,
                     )
                 except ValueError:  # a topic paho refuses (e.g. not UTF-8): never a poison pill
                     self._stats.count_events_dropped()
