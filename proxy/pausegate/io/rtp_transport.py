@@ -186,7 +186,7 @@ class MediaEngine:
         limit = now - self.holdback_s
         popleft = q.popleft
         oldest = q[0][0] if q else now
-        outs = []
+        outs: list[Any] = []  # sender, bytes, sender, bytes, ...
         push = outs.append
         while q and q[0][0] <= limit:
             arrival, s, data, rtcp = popleft()

@@ -9,12 +9,16 @@ Rules:
 4. ``bytes(msg)`` always writes a Content-Length equal to the body length.
 5. Over a stream transport Content-Length is mandatory (§18.3); over UDP a body
    longer than Content-Length is truncated and a shorter one is an error.
+6. Header lookups and the typed accessors (From, To, CSeq, top Via) are computed once
+   per message and cached in it: a call's handling asks for them dozens of times.
+   A parse error is not cached (it raises again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar, cast
 
 from pausegate.errors import SipParseError
 from pausegate.sip.headers import (
@@ -27,6 +31,10 @@ from pausegate.sip.headers import (
 )
 from pausegate.sip.names import MULTI_VALUE, canonical_name, reason_phrase
 
+T = TypeVar("T")
+_INDEX = "index"
+_NONE: list[str] = []
+_MISSING = object()
 MAX_MESSAGE_BYTES = 65535
 Header = tuple[str, str]
 SIP_VERSION = "SIP/2.0"
@@ -36,28 +44,47 @@ SIP_VERSION = "SIP/2.0"
 class _Message:
     headers: tuple[Header, ...] = ()
     body: bytes = b""
+    # Rule 6: lookups and parsed headers, filled on first use. A message is immutable
+    # (``replace`` builds a new one with an empty cache), so nothing goes stale.
+    _cache: dict[object, object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- generic header access -------------------------------------------------------
+    def _values(self, cname: str) -> list[str]:
+        index = cast("dict[str, list[str]] | None", self._cache.get(_INDEX))
+        if index is None:
+            index = {}
+            for k, v in self.headers:
+                index.setdefault(k.lower(), []).append(v)
+            self._cache[_INDEX] = index
+        return index.get(cname, _NONE)
+
     def get(self, name: str) -> str | None:
         """The first field value of ``name`` (whole line, not split on commas)."""
-        cname = canonical_name(name).lower()
-        for k, v in self.headers:
-            if k.lower() == cname:
-                return v
-        return None
+        values = self._values(canonical_name(name).lower())
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order; multi-value headers split on top-level commas."""
         cname = canonical_name(name).lower()
-        out: list[str] = []
-        for k, v in self.headers:
-            if k.lower() != cname:
-                continue
-            if cname in MULTI_VALUE and v.strip() != "*":
-                out.extend(p.strip() for p in split_top_level(v, ",") if p.strip())
-            else:
-                out.append(v)
-        return out
+        key = ("all", cname)
+        cached = cast("tuple[str, ...] | None", self._cache.get(key))
+        if cached is None:
+            out: list[str] = []
+            for v in self._values(cname):
+                if cname in MULTI_VALUE and v.strip() != "*":
+                    out.extend(p.strip() for p in split_top_level(v, ",") if p.strip())
+                else:
+                    out.append(v)
+            self._cache[key] = cached = tuple(out)
+        return list(cached)
+
+    def _parsed(self, key: str, parse: Callable[[], T]) -> T:
+        got = self._cache.get(key, _MISSING)
+        if got is _MISSING:
+            got = self._cache[key] = parse()
+        return cast(T, got)
 
     def has(self, name: str) -> bool:
         return self.get(name) is not None
@@ -69,15 +96,15 @@ class _Message:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self._required("CSeq"))
+        return self._parsed("cseq", lambda: CSeq.parse(self._required("CSeq")))
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self._required("From"), "From")
+        return self._parsed("from", lambda: NameAddr.parse(self._required("From"), "From"))
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self._required("To"), "To")
+        return self._parsed("to", lambda: NameAddr.parse(self._required("To"), "To"))
 
     @property
     def vias(self) -> list[Via]:
@@ -85,6 +112,9 @@ class _Message:
 
     @property
     def top_via(self) -> Via:
+        return self._parsed("top_via", self._top_via)
+
+    def _top_via(self) -> Via:
         values = self.get_all("Via")
         if not values:
             raise SipParseError("message has no Via")

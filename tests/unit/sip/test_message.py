@@ -344,3 +344,23 @@ def test_framer_splits_and_joins() -> None:
 def test_framer_rejects_unframeable(data: bytes) -> None:
     with pytest.raises(SipParseError):
         StreamFramer().feed(data)
+
+
+def test_lookups_are_cached_per_message_and_a_copy_starts_afresh() -> None:
+    from pausegate.sip.message import parse_message
+
+    raw = (
+        b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        b"From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+        b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    m = parse_message(raw)
+    assert m.from_ is m.from_  # parsed once
+    assert m.get_all("Via") == ["SIP/2.0/UDP h;branch=z9hG4bK1"]
+    m.get_all("Via").append("x")  # callers get their own list
+    assert len(m.get_all("Via")) == 1
+    m2 = m.with_header("Via", "SIP/2.0/UDP z;branch=z9hG4bK2", first=True)
+    assert m2.top_via.branch == "z9hG4bK2"
+    assert m.top_via.branch == "z9hG4bK1"
+    assert m2 != m
+    assert parse_message(raw) == m
