@@ -9,9 +9,10 @@ Rules:
 4. ``bytes(msg)`` always writes a Content-Length equal to the body length.
 5. Over a stream transport Content-Length is mandatory (§18.3); over UDP a body
    longer than Content-Length is truncated and a shorter one is an error.
-6. Header lookups and the typed accessors (From, To, CSeq, top Via) are computed once
-   per message and cached in it: a call's handling asks for them dozens of times.
-   A parse error is not cached (it raises again).
+6. The typed accessors (From, To, CSeq, top Via) parse once per message and keep the
+   result in it: a call's handling asks for them dozens of times. A parse error is not
+   kept (it raises again). Plain lookups scan the few header lines (no index: messages
+   kept for a call's life would carry it).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from pausegate.sip.headers import (
 from pausegate.sip.names import MULTI_VALUE, canonical_name, reason_phrase
 
 T = TypeVar("T")
-_INDEX = "index"
-_NONE: list[str] = []
 _MISSING = object()
 MAX_MESSAGE_BYTES = 65535
 Header = tuple[str, str]
@@ -44,41 +43,33 @@ SIP_VERSION = "SIP/2.0"
 class _Message:
     headers: tuple[Header, ...] = ()
     body: bytes = b""
-    # Rule 6: lookups and parsed headers, filled on first use. A message is immutable
+    # Rule 6: parsed headers, filled on first use. A message is immutable
     # (``replace`` builds a new one with an empty cache), so nothing goes stale.
     _cache: dict[object, object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     # -- generic header access -------------------------------------------------------
-    def _values(self, cname: str) -> list[str]:
-        index = cast("dict[str, list[str]] | None", self._cache.get(_INDEX))
-        if index is None:
-            index = {}
-            for k, v in self.headers:
-                index.setdefault(k.lower(), []).append(v)
-            self._cache[_INDEX] = index
-        return index.get(cname, _NONE)
-
     def get(self, name: str) -> str | None:
         """The first field value of ``name`` (whole line, not split on commas)."""
-        values = self._values(canonical_name(name).lower())
-        return values[0] if values else None
+        cname = canonical_name(name).lower()
+        for k, v in self.headers:
+            if k.lower() == cname:
+                return v
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order; multi-value headers split on top-level commas."""
         cname = canonical_name(name).lower()
-        key = ("all", cname)
-        cached = cast("tuple[str, ...] | None", self._cache.get(key))
-        if cached is None:
-            out: list[str] = []
-            for v in self._values(cname):
-                if cname in MULTI_VALUE and v.strip() != "*":
-                    out.extend(p.strip() for p in split_top_level(v, ",") if p.strip())
-                else:
-                    out.append(v)
-            self._cache[key] = cached = tuple(out)
-        return list(cached)
+        out: list[str] = []
+        for k, v in self.headers:
+            if k.lower() != cname:
+                continue
+            if cname in MULTI_VALUE and v.strip() != "*":
+                out.extend(p.strip() for p in split_top_level(v, ",") if p.strip())
+            else:
+                out.append(v)
+        return out
 
     def _parsed(self, key: str, parse: Callable[[], T]) -> T:
         got = self._cache.get(key, _MISSING)
