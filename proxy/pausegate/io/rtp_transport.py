@@ -17,7 +17,9 @@ Rules:
    A packet never leaves before arrival + hold-back. Each due packet goes through its
    stream's gate, then out of the egress socket connected to the recorder
    (``pausegate.io.rtp_stream`` rule 6); the bytes returned by the gate are sent as
-   they are.
+   they are. The gate decides the whole due batch first and the sends follow in the
+   same order (the gate's work runs in one tight loop, not between send syscalls);
+   RTCP in the batch leaves as it is decided, so up to one batch (< 1 ms) ahead of RTP.
 4. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
    the recorder muxes).
 5. Forward-delay histogram: each drain batch is recorded once, at the delay of its
