@@ -17,9 +17,7 @@ Rules:
    A packet never leaves before arrival + hold-back. Each due packet goes through its
    stream's gate, then out of the egress socket connected to the recorder
    (``pausegate.io.rtp_stream`` rule 6); the bytes returned by the gate are sent as
-   they are. The gate decides the whole due batch first and the sends follow in the
-   same order (the gate's work runs in one tight loop, not between send syscalls);
-   RTCP in the batch leaves as it is decided, so up to one batch (< 1 ms) ahead of RTP.
+   they are.
 4. RTCP goes through the same FIFO to the recorder's RTCP address (its RTP address when
    the recorder muxes).
 5. Forward-delay histogram: each drain batch is recorded once, at the delay of its
@@ -188,8 +186,7 @@ class MediaEngine:
         limit = now - self.holdback_s
         popleft = q.popleft
         oldest = q[0][0] if q else now
-        outs: list[Any] = []  # sender, bytes, sender, bytes, ...
-        push = outs.append
+        fwd = 0
         while q and q[0][0] <= limit:
             arrival, s, data, rtcp = popleft()
             if rtcp:
@@ -207,13 +204,8 @@ class MediaEngine:
             if out is None:
                 self.rtp_dropped += 1
                 continue
-            push(send)
-            push(out)
-        fwd = 0
-        it = iter(outs)
-        for send in it:
             try:
-                send(next(it))
+                send(out)
             except Exception:  # full buffer, ICMP error, closed socket: count, keep draining
                 self.socket_errors += 1
                 continue
