@@ -196,19 +196,20 @@ class CallGate:
             stream.quiet_end, stream.quiet_until = last_end, next_start
         self._quiet_lo, self._quiet_hi, self._quiet_lb = last_start, next_start, self.lookback_s
 
-    def find_next_boundary(self, now: float) -> float:
-        """Rule 5: the first span start or end, or guarded start, after ``now``."""
+    def next_span_boundary(self, after: float) -> float:
+        """The first span start or end later than ``after`` (inf when none)."""
         nb = INF
         for s in self.spans:
-            if now < s.start < nb:
+            if after < s.start < nb:
                 nb = s.start
-            if now < s.end < nb:
+            if after < s.end < nb:
                 nb = s.end
-        for lo, _, _ in self.guarded:
-            if now < lo < nb:
-                nb = lo
-        self.next_boundary = nb
         return nb
+
+    def find_next_boundary(self, now: float) -> None:
+        """Rule 5, after ``refresh_quiet(now)``: whose ``quiet_until`` is the first
+        guarded start after ``now``."""
+        self.next_boundary = min(self.next_span_boundary(now), self.quiet_until)
 
     def saw_media(self, mapped: float) -> None:
         """A packet reached release: its first sample's mapped time opens the media (and

@@ -294,11 +294,7 @@ class GateCore:
         after = self._now
         best = INF
         for gate in self._calls.values():
-            for s in gate.spans:
-                if after < s.start < best:
-                    best = s.start
-                if after < s.end < best:
-                    best = s.end
+            best = min(best, gate.next_span_boundary(after))
         for entries in self._pending.values():
             for expiry, _ in entries:
                 best = min(best, expiry)
